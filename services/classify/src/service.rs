@@ -1,0 +1,150 @@
+//! The gRPC handlers: convert and validate at the edge, classify, convert back.
+
+use crate::classifier::{Classification, classify};
+use crate::options::ClassifyPlan;
+use crate::{ClassifyError, ClassifyLimits};
+use longview_proto::v1::{self as pb, classify_server::Classify};
+use longview_worker::{Worker, wire};
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+
+pub struct ClassifyService {
+    worker: Worker,
+    limits: ClassifyLimits,
+}
+
+impl ClassifyService {
+    pub fn new(worker: Worker, limits: ClassifyLimits) -> Self {
+        Self { worker, limits }
+    }
+
+    pub fn into_server(self) -> pb::classify_server::ClassifyServer<Self> {
+        pb::classify_server::ClassifyServer::new(self)
+    }
+
+    async fn run(
+        &self,
+        text: String,
+        options: Option<pb::ClassifyOptions>,
+    ) -> Result<pb::ClassifyResponse, ClassifyError> {
+        let info = self.worker.loaded()?.info.clone();
+        let plan = ClassifyPlan::from_options(
+            options,
+            &self.limits,
+            info.max_positions,
+            info.special_tokens,
+        )?;
+        let classification = classify(&self.worker, text, &plan, &self.limits).await?;
+        tracing::debug!(
+            tokens = classification.usage.tokens_total,
+            windows = classification.window_count,
+            labels = plan.labels.len(),
+            "classified"
+        );
+        Ok(response(classification, &plan, wire::model(&info)))
+    }
+
+    /// Concatenates a streamed document, refusing it as soon as it passes the size limit.
+    async fn collect(
+        &self,
+        mut stream: Streaming<pb::ClassifyStreamRequest>,
+    ) -> Result<(String, Option<pb::ClassifyOptions>), ClassifyError> {
+        let mut text = String::new();
+        let mut options = None;
+        while let Some(message) = stream.next().await {
+            let message = message.map_err(ClassifyError::Stream)?;
+            if options.is_none() {
+                options = Some(message.options.ok_or(ClassifyError::StreamWithoutOptions)?);
+            }
+            let bytes = text.len() + message.text_piece.len();
+            if bytes > self.limits.max_document_bytes {
+                return Err(ClassifyError::DocumentTooLarge {
+                    bytes,
+                    limit: self.limits.max_document_bytes,
+                });
+            }
+            text.push_str(&message.text_piece);
+        }
+        if options.is_none() {
+            return Err(ClassifyError::StreamWithoutOptions);
+        }
+        Ok((text, options))
+    }
+}
+
+fn response(c: Classification, plan: &ClassifyPlan, model: pb::ModelInfo) -> pb::ClassifyResponse {
+    let name = |label: usize| plan.labels[label].name.clone();
+    let label_scores = |scores: &[f32]| -> Vec<pb::LabelScore> {
+        let mut scored: Vec<_> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, &score)| pb::LabelScore {
+                label: name(i),
+                score,
+            })
+            .collect();
+        scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+        scored
+    };
+    let evidence = c.evidence.iter().map(|e| pb::Evidence {
+        span: Some(wire::span(e.span)),
+        label: name(e.label),
+        score: e.score,
+        window_index: e.window as u32,
+    });
+    let windows = c.windows.iter().map(|w| pb::WindowScores {
+        index: w.index as u32,
+        span: Some(wire::span(w.span)),
+        scores: label_scores(&w.scores),
+    });
+    pb::ClassifyResponse {
+        scores: label_scores(&c.scores),
+        predicted: c.predicted.iter().map(|&l| name(l)).collect(),
+        evidence: evidence.collect(),
+        windows: windows.collect(),
+        window_count: c.window_count as u32,
+        aggregation: aggregation_pb(plan) as i32,
+        model: Some(model),
+        usage: Some(wire::usage(c.usage)),
+    }
+}
+
+fn aggregation_pb(plan: &ClassifyPlan) -> pb::Aggregation {
+    match plan.aggregation {
+        longview_core::aggregate::Aggregation::Mean => pb::Aggregation::Mean,
+        longview_core::aggregate::Aggregation::Max => pb::Aggregation::Max,
+    }
+}
+
+#[tonic::async_trait]
+impl Classify for ClassifyService {
+    #[tracing::instrument(name = "classify", skip_all, fields(bytes = request.get_ref().text.len()))]
+    async fn classify(
+        &self,
+        request: Request<pb::ClassifyRequest>,
+    ) -> Result<Response<pb::ClassifyResponse>, Status> {
+        let request = request.into_inner();
+        Ok(Response::new(
+            self.run(request.text, request.options).await?,
+        ))
+    }
+
+    #[tracing::instrument(name = "classify_stream", skip_all)]
+    async fn classify_stream(
+        &self,
+        request: Request<Streaming<pb::ClassifyStreamRequest>>,
+    ) -> Result<Response<pb::ClassifyResponse>, Status> {
+        let (text, options) = self.collect(request.into_inner()).await?;
+        Ok(Response::new(self.run(text, options).await?))
+    }
+
+    async fn list_label_sets(
+        &self,
+        _: Request<pb::ListLabelSetsRequest>,
+    ) -> Result<Response<pb::ListLabelSetsResponse>, Status> {
+        // TODO(classify-heads): list trained heads once the models directory holds them.
+        Ok(Response::new(pb::ListLabelSetsResponse {
+            label_sets: Vec::new(),
+        }))
+    }
+}

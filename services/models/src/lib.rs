@@ -1,0 +1,18 @@
+//! Longview's model runtime: loads Hugging Face model directories with candle and turns
+//! token sequences into pooled, L2-normalised vectors.
+//!
+//! Owns tokenizers, encoders, pooling, devices and fetching the default model. Must not
+//! depend on tonic or rdkafka: it knows nothing of transports.
+
+mod device;
+mod encoder;
+mod error;
+mod model_dir;
+pub mod pull;
+mod tokenizer;
+
+pub use device::DeviceKind;
+pub use encoder::{Encoder, ModelInfo};
+pub use error::ModelError;
+pub use model_dir::{ModelDir, Pooling};
+pub use tokenizer::{SpecialTokens, TextTokenizer};

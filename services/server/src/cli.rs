@@ -1,0 +1,220 @@
+//! The command line. Every flag also reads a `LONGVIEW_*` environment variable, and its
+//! doc comment is what operators see in `--help`.
+
+use crate::config::{ConfigError, ServeConfig, Target};
+use crate::telemetry::LogArgs;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use longview_models::DeviceKind;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Longview: long-context NLP serving over gRPC.
+#[derive(Debug, Parser)]
+#[command(name = "longview", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server (every role by default).
+    Serve(ServeArgs),
+    /// Embed texts with a running server.
+    Embed(EmbedArgs),
+    /// Classify a document with a running server.
+    Classify(ClassifyArgs),
+    /// Fetch and inspect models.
+    Models(ModelsArgs),
+    /// Measure the encoder.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Role(s) to run in this process.
+    #[arg(long, env = "LONGVIEW_TARGET", value_enum, default_value_t = Target::All)]
+    pub target: Target,
+    /// Address for gRPC.
+    #[arg(long, env = "LONGVIEW_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// A Hugging Face model directory (config.json, tokenizer.json, model.safetensors).
+    /// Default: all-MiniLM-L6-v2 under --models-root, downloaded on first start.
+    #[arg(long, env = "LONGVIEW_MODEL_DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Where pulled models are kept.
+    #[arg(long, env = "LONGVIEW_MODELS_ROOT")]
+    pub models_root: Option<PathBuf>,
+    /// Device for models: cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
+    #[arg(long, env = "LONGVIEW_DEVICE", default_value = "cpu")]
+    pub device: DeviceKind,
+    /// Jobs that may wait for the model; beyond that requests get RESOURCE_EXHAUSTED.
+    #[arg(long, env = "LONGVIEW_QUEUE_CAPACITY", default_value_t = 256)]
+    pub queue_capacity: usize,
+    /// Padded tokens per forward pass (sequences × longest sequence).
+    #[arg(long, env = "LONGVIEW_MAX_BATCH_TOKENS", default_value_t = 8192)]
+    pub max_batch_tokens: usize,
+    /// Texts per Embed request.
+    #[arg(long, env = "LONGVIEW_MAX_TEXTS", default_value_t = 256)]
+    pub max_texts: usize,
+    /// Tokens per classified document.
+    #[arg(
+        long,
+        env = "LONGVIEW_MAX_DOCUMENT_TOKENS",
+        default_value_t = 2_000_000
+    )]
+    pub max_document_tokens: usize,
+    /// Bytes per classified document (unary or streamed).
+    #[arg(long, env = "LONGVIEW_MAX_DOCUMENT_BYTES", default_value_t = 16 << 20)]
+    pub max_document_bytes: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, env = "LONGVIEW_DRAIN_SECONDS", default_value_t = 30)]
+    pub drain_seconds: u64,
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> Result<ServeConfig, ConfigError> {
+        let mut config = ServeConfig::new(self.listen);
+        config.target = self.target;
+        config.model_dir = self.model_dir;
+        if let Some(root) = self.models_root {
+            config.models_root = root;
+        }
+        config.device = self.device;
+        config.queue_capacity = self.queue_capacity;
+        config.max_batch_tokens = self.max_batch_tokens;
+        config.embed.max_texts = self.max_texts;
+        config.classify.max_document_tokens = self.max_document_tokens;
+        config.classify.max_document_bytes = self.max_document_bytes;
+        config.drain_deadline = Duration::from_secs(self.drain_seconds);
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Where client commands find the server, and how they print.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Server address.
+    #[arg(
+        long,
+        env = "LONGVIEW_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub server: String,
+    /// Print the response as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Texts to embed (or use --file).
+    pub texts: Vec<String>,
+    /// Embed each line of this file ("-" for stdin).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Refuse texts over the token limit instead of truncating them.
+    #[arg(long)]
+    pub no_truncate: bool,
+    /// Token limit per text, special tokens included (default: the model's).
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum AggregationArg {
+    Mean,
+    Max,
+    Attention,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Comma-separated zero-shot labels; "name=description" adds a description.
+    #[arg(long, required_unless_present = "label_set")]
+    pub labels: Option<String>,
+    /// A trained label set on the server, by name.
+    #[arg(long, conflicts_with = "labels")]
+    pub label_set: Option<String>,
+    /// The document (or use --file).
+    pub text: Option<String>,
+    /// Read the document from this file ("-" for stdin).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Independent scores per label instead of one distribution.
+    #[arg(long)]
+    pub multi_label: bool,
+    #[arg(long, value_enum, default_value_t = AggregationArg::Mean)]
+    pub aggregation: AggregationArg,
+    /// Window size in tokens (0: server default).
+    #[arg(long, default_value_t = 0)]
+    pub window: u32,
+    /// Window overlap in tokens.
+    #[arg(long, default_value_t = 0)]
+    pub overlap: u32,
+    /// Evidence windows to show.
+    #[arg(long, default_value_t = 3)]
+    pub top_evidence: u32,
+    /// Send the document in pieces over the streaming RPC (for very large inputs).
+    #[arg(long)]
+    pub stream: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Download the default model (all-MiniLM-L6-v2) and verify its checksum; a no-op
+    /// when it is already present.
+    Pull {
+        /// Where pulled models are kept.
+        #[arg(long, env = "LONGVIEW_MODELS_ROOT")]
+        models_root: Option<PathBuf>,
+    },
+    /// Show what a model directory holds.
+    Info {
+        /// A model directory (default: the default model).
+        #[arg(long, env = "LONGVIEW_MODEL_DIR")]
+        model_dir: Option<PathBuf>,
+        #[arg(long, env = "LONGVIEW_MODELS_ROOT")]
+        models_root: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Encoder tokens per second at several batch sizes, in process.
+    Embed {
+        #[arg(long, env = "LONGVIEW_MODEL_DIR")]
+        model_dir: Option<PathBuf>,
+        #[arg(long, env = "LONGVIEW_MODELS_ROOT")]
+        models_root: Option<PathBuf>,
+        /// Batch sizes to measure.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+        batch_sizes: Vec<usize>,
+        /// Tokens per sequence, special tokens included.
+        #[arg(long, default_value_t = 128)]
+        tokens: usize,
+        /// Seconds to measure each batch size.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
+}

@@ -1,0 +1,44 @@
+//! `longview`: parse the command line, start telemetry, run the command, map failure to an
+//! exit code.
+
+use clap::Parser;
+use longview_server::cli::{Cli, Command};
+use std::process::ExitCode;
+
+/// Exit code for invalid configuration (EX_USAGE from sysexits.h).
+const EXIT_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    longview_server::telemetry::init(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&anyhow::anyhow!("cannot start the async runtime: {err}")),
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is::<longview_server::config::ConfigError>() => {
+            eprintln!("longview: invalid configuration: {err:#}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(err) => fail(&err),
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => longview_server::serve::run(args.into_config()?).await,
+        Command::Embed(args) => longview_server::client::embed(args).await,
+        Command::Classify(args) => longview_server::client::classify(args).await,
+        Command::Models(args) => longview_server::models::run(args),
+        Command::Bench(args) => longview_server::bench::run(args),
+    }
+}
+
+fn fail(err: &anyhow::Error) -> ExitCode {
+    eprintln!("longview: {err:#}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,229 @@
+//! `longview serve`: build the services a target needs, bind, report health, drain.
+
+use crate::config::ServeConfig;
+use crate::health::Health;
+use anyhow::Context;
+use longview_classify::ClassifyService;
+use longview_embed::EmbedService;
+use longview_proto::service_names as names;
+use longview_worker::{Worker, WorkerApi, WorkerConfig};
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+/// Room above the document limit for the rest of a request message.
+const MESSAGE_OVERHEAD_BYTES: usize = 1 << 20;
+
+/// A server running in this process.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub worker: Worker,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Starts draining and waits for the server to stop.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(trigger) = self.shutdown.take() {
+            let _ = trigger.send(());
+        }
+        (&mut self.task).await.context("server task panicked")?
+    }
+
+    /// Waits until the server stops on its own (signal or failure).
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        (&mut self.task).await.context("server task panicked")?
+    }
+}
+
+/// Runs until SIGTERM or Ctrl-C, then drains. What `longview serve` does.
+pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        cuda = cfg!(feature = "cuda"),
+        "starting longview"
+    );
+    tracing::info!(config = %serde_json::to_string(&config).unwrap_or_default(), "configuration");
+    let server = start(config).await?;
+    server.wait().await
+}
+
+/// Prepares the model (pulling the default one if needed), spawns its worker and starts.
+pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
+    let model_dir = prepare_model(&config).await?;
+    let mut worker_config = WorkerConfig::new(model_dir);
+    worker_config.device = config.device;
+    worker_config.queue_capacity = config.queue_capacity;
+    worker_config.max_batch_tokens = config.max_batch_tokens;
+    let worker = Worker::spawn(worker_config)?;
+    start_with_worker(config, worker).await
+}
+
+async fn prepare_model(config: &ServeConfig) -> anyhow::Result<std::path::PathBuf> {
+    let dir = config.resolved_model_dir();
+    if config.model_dir.is_none() {
+        let target = dir.clone();
+        let pulled = tokio::task::spawn_blocking(move || {
+            longview_models::pull::DEFAULT_MODEL.ensure(&target)
+        })
+        .await??;
+        if pulled {
+            tracing::info!(dir = %dir.display(), "default model downloaded and verified");
+        }
+    }
+    // Fail fast on a directory that is not a model; loading the weights happens later.
+    longview_models::ModelDir::open(&dir)
+        .with_context(|| format!("model directory {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Binds `config.listen` and serves with an already spawned worker.
+pub async fn start_with_worker(
+    config: ServeConfig,
+    worker: Worker,
+) -> anyhow::Result<RunningServer> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let health = Health::new(reporter, served_names(&config)).await;
+    let router = routes(&config, &worker, health_service)?;
+
+    let (trigger, shutdown) = oneshot::channel::<()>();
+    let (draining_tx, draining) = watch::channel(false);
+    let drain = drain_signal(shutdown, health.clone(), draining_tx);
+    let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), drain);
+    tracing::info!(grpc = %addr, target = ?config.target, "listening");
+    let deadline = drain_deadline(draining, config.drain_deadline);
+    let task = tokio::spawn(supervise(serving, deadline, health, worker.clone()));
+    Ok(RunningServer {
+        addr,
+        worker,
+        shutdown: Some(trigger),
+        task,
+    })
+}
+
+fn served_names(config: &ServeConfig) -> Vec<&'static str> {
+    let mut served = vec![names::EMBED];
+    if config.serves_classify() {
+        served.push(names::CLASSIFY);
+    }
+    if config.serves_worker_api() {
+        served.push(names::WORKER);
+    }
+    served
+}
+
+fn routes(
+    config: &ServeConfig,
+    worker: &Worker,
+    health: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+) -> anyhow::Result<tonic::transport::server::Router> {
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(longview_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(longview_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    let max_message = config.classify.max_document_bytes + MESSAGE_OVERHEAD_BYTES;
+
+    let embed = EmbedService::new(worker.clone(), config.embed).into_server();
+    let classify = config.serves_classify().then(|| {
+        ClassifyService::new(worker.clone(), config.classify)
+            .into_server()
+            .max_decoding_message_size(max_message)
+    });
+    let worker_api = config.serves_worker_api().then(|| {
+        WorkerApi::new(worker.clone())
+            .into_server()
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message)
+    });
+    Ok(Server::builder()
+        .add_service(health)
+        .add_service(reflection.build_v1()?)
+        .add_service(reflection_v1alpha.build_v1alpha()?)
+        .add_service(embed)
+        .add_optional_service(classify)
+        .add_optional_service(worker_api))
+}
+
+/// Resolves when the server should drain: on the trigger, SIGTERM or Ctrl-C. Health
+/// flips to NOT_SERVING first, so load balancers stop sending new work.
+async fn drain_signal(
+    trigger: oneshot::Receiver<()>,
+    health: Health,
+    draining: watch::Sender<bool>,
+) {
+    tokio::select! {
+        _ = trigger => tracing::info!("shutdown requested"),
+        _ = terminate() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
+    }
+    health.set(tonic_health::ServingStatus::NotServing).await;
+    draining.send_replace(true);
+    tracing::info!("draining");
+}
+
+/// Resolves `deadline` after draining starts: connections still open then (long-lived
+/// streams) are closed rather than allowed to hold the process.
+async fn drain_deadline(mut draining: watch::Receiver<bool>, deadline: std::time::Duration) {
+    if draining.wait_for(|&d| d).await.is_err() {
+        return std::future::pending().await;
+    }
+    tokio::time::sleep(deadline).await;
+    tracing::warn!(
+        deadline_seconds = deadline.as_secs_f64(),
+        "drain deadline passed; closing open connections"
+    );
+}
+
+#[cfg(unix)]
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for SIGTERM");
+            std::future::pending::<()>().await
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminate() {
+    std::future::pending::<()>().await
+}
+
+/// Serves until drained (or the drain deadline passes); reports "ready" once the model
+/// is warm, and stops with an error if the model cannot load.
+async fn supervise(
+    serving: impl std::future::Future<Output = Result<(), tonic::transport::Error>>,
+    deadline: impl std::future::Future<Output = ()>,
+    health: Health,
+    worker: Worker,
+) -> anyhow::Result<()> {
+    tokio::pin!(serving, deadline);
+    tokio::select! {
+        result = &mut serving => return result.context("gRPC server failed"),
+        ready = health.follow(&worker) => match ready {
+            Ok(()) => tracing::info!("ready"),
+            Err(reason) => anyhow::bail!("model failed to load: {reason}"),
+        },
+    }
+    let served = tokio::select! {
+        result = &mut serving => result.context("gRPC server failed"),
+        () = &mut deadline => Ok(()),
+    };
+    tracing::info!("stopped");
+    served
+}

@@ -1,0 +1,18 @@
+//! Longview model workers: each model lives on its own OS thread behind a bounded queue;
+//! callers get a cheap, cloneable [`Worker`] handle.
+//!
+//! Owns the model thread, batching, warm-up and the health it publishes. Must not depend
+//! on any task service: classify, sentiment, rag and recommend all depend on this.
+
+mod batch;
+mod error;
+mod grpc;
+mod texts;
+mod thread;
+pub mod wire;
+mod worker;
+
+pub use error::WorkerError;
+pub use grpc::WorkerApi;
+pub use texts::EmbeddedText;
+pub use worker::{Loaded, Worker, WorkerConfig, WorkerState};

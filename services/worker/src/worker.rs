@@ -1,0 +1,139 @@
+//! The handle callers hold, and the state it publishes.
+
+use crate::WorkerError;
+use crate::thread::{Job, run_model_thread};
+use longview_core::TokenizedText;
+use longview_models::{DeviceKind, ModelInfo, TextTokenizer};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// How a worker loads and runs its model.
+#[derive(Debug)]
+pub struct WorkerConfig {
+    pub model_dir: PathBuf,
+    pub device: DeviceKind,
+    /// Jobs that may wait for the model thread; more are refused with `QueueFull`.
+    pub queue_capacity: usize,
+    /// Upper bound on padded tokens (sequences × longest) per forward pass.
+    pub max_batch_tokens: usize,
+    /// When set, loading waits until this fires: lets an orchestrator (or a test) order
+    /// start-up and observe the not-yet-serving state.
+    pub start_signal: Option<oneshot::Receiver<()>>,
+}
+
+impl WorkerConfig {
+    pub fn new(model_dir: PathBuf) -> Self {
+        Self {
+            model_dir,
+            device: DeviceKind::Cpu,
+            queue_capacity: 256,
+            max_batch_tokens: 8192,
+            start_signal: None,
+        }
+    }
+}
+
+/// What a ready worker offers besides the queue.
+#[derive(Debug)]
+pub struct Loaded {
+    pub info: ModelInfo,
+    pub tokenizer: Arc<TextTokenizer>,
+}
+
+/// Published on a watch channel; health checks and request handlers read it.
+#[derive(Clone, Debug)]
+pub enum WorkerState {
+    Loading,
+    Ready(Arc<Loaded>),
+    Failed(Arc<str>),
+}
+
+/// A cloneable handle to one model thread.
+#[derive(Clone, Debug)]
+pub struct Worker {
+    jobs: mpsc::Sender<Job>,
+    state: watch::Receiver<WorkerState>,
+    capacity: usize,
+}
+
+impl Worker {
+    /// Starts the model thread; loading and warm-up happen there, so this returns at once.
+    pub fn spawn(config: WorkerConfig) -> Result<Self, WorkerError> {
+        let capacity = config.queue_capacity.max(1);
+        let (jobs, queue) = mpsc::channel(capacity);
+        let (state_tx, state) = watch::channel(WorkerState::Loading);
+        std::thread::Builder::new()
+            .name("longview-model".into())
+            .spawn(move || run_model_thread(config, state_tx, queue))
+            .map_err(|e| WorkerError::Failed(format!("cannot start the model thread: {e}")))?;
+        Ok(Self {
+            jobs,
+            state,
+            capacity,
+        })
+    }
+
+    /// Follows the worker's state (loading, ready, failed).
+    pub fn watch_state(&self) -> watch::Receiver<WorkerState> {
+        self.state.clone()
+    }
+
+    /// The loaded model, or why there is none yet.
+    pub fn loaded(&self) -> Result<Arc<Loaded>, WorkerError> {
+        match &*self.state.borrow() {
+            WorkerState::Ready(loaded) => Ok(loaded.clone()),
+            WorkerState::Loading => Err(WorkerError::Loading),
+            WorkerState::Failed(reason) => Err(WorkerError::Failed(reason.to_string())),
+        }
+    }
+
+    /// Waits until the model is ready (or failed).
+    pub async fn ready(&self) -> Result<Arc<Loaded>, WorkerError> {
+        let mut state = self.state.clone();
+        let ready = state
+            .wait_for(|s| !matches!(s, WorkerState::Loading))
+            .await
+            .map_err(|_| WorkerError::Stopped)?;
+        drop(ready);
+        self.loaded()
+    }
+
+    /// Tokenizes texts off the async runtime (tokenizing a long document takes a while).
+    pub async fn tokenize(
+        &self,
+        texts: Arc<Vec<String>>,
+    ) -> Result<Vec<TokenizedText>, WorkerError> {
+        let tokenizer = self.loaded()?.tokenizer.clone();
+        let job = move || {
+            texts
+                .iter()
+                .map(|text| tokenizer.tokenize(text))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let tokenized = tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|_| WorkerError::Stopped)?;
+        Ok(tokenized?)
+    }
+
+    /// Encodes content token sequences into vectors, in the order given.
+    pub async fn encode(&self, sequences: Vec<Vec<u32>>) -> Result<Vec<Vec<f32>>, WorkerError> {
+        self.loaded()?;
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            sequences,
+            reply,
+            span: tracing::Span::current(),
+            enqueued: Instant::now(),
+        };
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => WorkerError::QueueFull {
+                capacity: self.capacity,
+            },
+            mpsc::error::TrySendError::Closed(_) => WorkerError::Stopped,
+        })?;
+        answer.await.map_err(|_| WorkerError::Stopped)?
+    }
+}

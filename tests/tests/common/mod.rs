@@ -1,0 +1,62 @@
+//! Shared set-up: the real default model, a real server in process on port 0.
+
+#![allow(dead_code)]
+
+use longview_models::pull::{DEFAULT_MODEL, default_model_dir, default_models_root};
+use longview_server::{RunningServer, ServeConfig};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use tonic::transport::Channel;
+
+static PULL: Mutex<()> = Mutex::new(());
+
+/// The model directory tests use: LONGVIEW_MODEL_DIR, else the default model (pulled once
+/// if missing; `scripts/test` pulls it before the tests start).
+pub fn model_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LONGVIEW_MODEL_DIR") {
+        return PathBuf::from(dir);
+    }
+    let dir = default_model_dir(&default_models_root());
+    let _guard = PULL.lock().unwrap_or_else(|e| e.into_inner());
+    DEFAULT_MODEL.ensure(&dir).expect("default model available");
+    dir
+}
+
+pub fn config() -> ServeConfig {
+    let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap());
+    config.model_dir = Some(model_dir());
+    config.drain_deadline = std::time::Duration::from_secs(5);
+    config
+}
+
+/// Starts a server with `config` and waits until its model is warm.
+pub async fn start(config: ServeConfig) -> RunningServer {
+    let server = longview_server::start(config).await.expect("server starts");
+    server.worker.ready().await.expect("model loads");
+    server
+}
+
+pub async fn channel(server: &RunningServer) -> Channel {
+    let url = format!("http://{}", server.addr);
+    Channel::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect to the test server")
+}
+
+pub fn fixture(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(relative)
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64) * (*y as f64))
+        .sum();
+    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
