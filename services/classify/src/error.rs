@@ -3,7 +3,7 @@
 use longview_core::WindowSpecError;
 use longview_worker::WorkerError;
 use thiserror::Error;
-use tonic::{Code, Status};
+use tonic::Status;
 
 #[derive(Debug, Error)]
 pub enum ClassifyError {
@@ -59,21 +59,7 @@ impl From<ClassifyError> for Status {
             | E::StreamWithoutOptions => Status::invalid_argument(err.to_string()),
             E::UnknownLabelSet { .. } => Status::not_found(err.to_string()),
             E::Stream(status) => status,
-            E::Worker(err) => worker_status(err),
-        }
-    }
-}
-
-fn worker_status(err: WorkerError) -> Status {
-    match err {
-        WorkerError::Input(input) => Status::invalid_argument(input.describe("labels")),
-        WorkerError::Loading | WorkerError::Failed(_) | WorkerError::Stopped => {
-            Status::new(Code::Unavailable, err.to_string())
-        }
-        WorkerError::QueueFull { .. } => Status::resource_exhausted(err.to_string()),
-        WorkerError::Model(model) => {
-            tracing::error!(error = %model, "classification failed");
-            Status::internal("internal error while classifying; see the server log")
+            E::Worker(err) => err.into_status("labels"),
         }
     }
 }

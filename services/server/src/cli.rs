@@ -106,7 +106,7 @@ pub struct ClientArgs {
     )]
     pub server: String,
     /// Print the response as JSON.
-    #[arg(long)]
+    #[arg(long, env = "LONGVIEW_JSON")]
     pub json: bool,
 }
 
@@ -117,13 +117,13 @@ pub struct EmbedArgs {
     /// Texts to embed (or use --file).
     pub texts: Vec<String>,
     /// Embed each line of this file ("-" for stdin).
-    #[arg(long)]
+    #[arg(long, env = "LONGVIEW_EMBED_FILE")]
     pub file: Option<PathBuf>,
     /// Refuse texts over the token limit instead of truncating them.
-    #[arg(long)]
+    #[arg(long, env = "LONGVIEW_NO_TRUNCATE")]
     pub no_truncate: bool,
     /// Token limit per text, special tokens included (default: the model's).
-    #[arg(long)]
+    #[arg(long, env = "LONGVIEW_MAX_TOKENS")]
     pub max_tokens: Option<u32>,
 }
 
@@ -139,32 +139,33 @@ pub struct ClassifyArgs {
     #[command(flatten)]
     pub client: ClientArgs,
     /// Comma-separated zero-shot labels; "name=description" adds a description.
-    #[arg(long, required_unless_present = "label_set")]
+    #[arg(long, env = "LONGVIEW_LABELS", required_unless_present = "label_set")]
     pub labels: Option<String>,
     /// A trained label set on the server, by name.
-    #[arg(long, conflicts_with = "labels")]
+    #[arg(long, env = "LONGVIEW_LABEL_SET", conflicts_with = "labels")]
     pub label_set: Option<String>,
     /// The document (or use --file).
     pub text: Option<String>,
     /// Read the document from this file ("-" for stdin).
-    #[arg(long)]
+    #[arg(long, env = "LONGVIEW_CLASSIFY_FILE")]
     pub file: Option<PathBuf>,
     /// Independent scores per label instead of one distribution.
-    #[arg(long)]
+    #[arg(long, env = "LONGVIEW_MULTI_LABEL")]
     pub multi_label: bool,
-    #[arg(long, value_enum, default_value_t = AggregationArg::Mean)]
+    /// How window scores become document scores.
+    #[arg(long, env = "LONGVIEW_AGGREGATION", value_enum, default_value_t = AggregationArg::Mean)]
     pub aggregation: AggregationArg,
     /// Window size in tokens (0: server default).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "LONGVIEW_WINDOW", default_value_t = 0)]
     pub window: u32,
-    /// Window overlap in tokens.
-    #[arg(long, default_value_t = 0)]
+    /// Window overlap in tokens (with --window; the server default otherwise).
+    #[arg(long, env = "LONGVIEW_OVERLAP", default_value_t = 0)]
     pub overlap: u32,
     /// Evidence windows to show.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, env = "LONGVIEW_TOP_EVIDENCE", default_value_t = 3)]
     pub top_evidence: u32,
     /// Send the document in pieces over the streaming RPC (for very large inputs).
-    #[arg(long)]
+    #[arg(long, env = "LONGVIEW_STREAM")]
     pub stream: bool,
 }
 
@@ -188,6 +189,7 @@ pub enum ModelsCommand {
         /// A model directory (default: the default model).
         #[arg(long, env = "LONGVIEW_MODEL_DIR")]
         model_dir: Option<PathBuf>,
+        /// Where pulled models are kept.
         #[arg(long, env = "LONGVIEW_MODELS_ROOT")]
         models_root: Option<PathBuf>,
     },
@@ -203,18 +205,25 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// Encoder tokens per second at several batch sizes, in process.
     Embed {
+        /// A model directory (default: the default model).
         #[arg(long, env = "LONGVIEW_MODEL_DIR")]
         model_dir: Option<PathBuf>,
+        /// Where pulled models are kept.
         #[arg(long, env = "LONGVIEW_MODELS_ROOT")]
         models_root: Option<PathBuf>,
         /// Batch sizes to measure.
-        #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+        #[arg(
+            long,
+            env = "LONGVIEW_BENCH_BATCH_SIZES",
+            value_delimiter = ',',
+            default_value = "1,8,32"
+        )]
         batch_sizes: Vec<usize>,
         /// Tokens per sequence, special tokens included.
-        #[arg(long, default_value_t = 128)]
+        #[arg(long, env = "LONGVIEW_BENCH_TOKENS", default_value_t = 128)]
         tokens: usize,
         /// Seconds to measure each batch size.
-        #[arg(long, default_value_t = 5.0)]
+        #[arg(long, env = "LONGVIEW_BENCH_SECONDS", default_value_t = 5.0)]
         seconds: f64,
     },
 }

@@ -251,10 +251,11 @@ fn print_classify(text: &str, r: &pb::ClassifyResponse) {
     }
     let usage = r.usage.unwrap_or_default();
     println!(
-        "read {} of {} tokens in {} windows ({} dropped) · {}",
+        "read {} of {} tokens in {} window{} ({} dropped) · {}",
         usage.tokens_seen,
         usage.tokens_total,
         r.window_count,
+        if r.window_count == 1 { "" } else { "s" },
         usage.tokens_dropped,
         model_line(r.model.as_ref())
     );

@@ -53,6 +53,7 @@ pub struct ServeConfig {
     pub embed: EmbedLimits,
     #[serde(skip)]
     pub classify: ClassifyLimits,
+    #[serde(serialize_with = "seconds")]
     pub drain_deadline: Duration,
 }
 
@@ -115,4 +116,8 @@ fn display<S: serde::Serializer, T: std::fmt::Display>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.collect_str(value)
+}
+
+fn seconds<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(value.as_secs_f64())
 }

@@ -1,6 +1,7 @@
 //! Logging set-up: human-readable by default, JSON for log pipelines.
 
 use clap::{Args, ValueEnum};
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
@@ -31,7 +32,8 @@ pub fn init(args: &LogArgs) {
     let filter = EnvFilter::try_new(&args.level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match args.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

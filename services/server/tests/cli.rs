@@ -1,0 +1,119 @@
+//! The real `longview` binary, as a user runs it: serve on a free port, call it with the
+//! client commands, stop it with SIGTERM.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_longview");
+
+fn model_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LONGVIEW_MODEL_DIR") {
+        return PathBuf::from(dir);
+    }
+    let root = longview_models::pull::default_models_root();
+    let dir = longview_models::pull::default_model_dir(&root);
+    longview_models::pull::DEFAULT_MODEL.ensure(&dir).unwrap();
+    dir
+}
+
+/// Starts `longview serve` on port 0 and returns it with the address it logged, once it
+/// has logged "ready".
+fn serve() -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--drain-seconds",
+            "5",
+        ])
+        .arg("--model-dir")
+        .arg(model_dir())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if let Some(grpc) = event["grpc"].as_str() {
+            addr = Some(format!("http://{grpc}"));
+        }
+        if event["message"] == "ready" {
+            break;
+        }
+    }
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (
+        child,
+        addr.expect("the server logged its address before ready"),
+    )
+}
+
+fn run(args: &[&str]) -> serde_json::Value {
+    let output = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn serve_classify_embed_and_stop() {
+    let (mut server, addr) = serve();
+    let article = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/markets-article.txt"
+    );
+    let labels = "markets,sports,politics";
+    let result = run(&[
+        "classify", "--server", &addr, "--labels", labels, "--file", article, "--json",
+    ]);
+    assert_eq!(result["predicted"][0], "markets", "{result}");
+    assert!(result["usage"]["tokens_total"].as_u64().unwrap() > 300);
+    assert!(!result["evidence"][0]["text"].as_str().unwrap().is_empty());
+
+    let result = run(&["embed", "--server", &addr, "--json", "Rates held steady."]);
+    assert_eq!(
+        result["embeddings"][0]["embedding"]
+            .as_array()
+            .unwrap()
+            .len(),
+        384
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        if let Some(exit) = server.try_wait().unwrap() {
+            assert!(exit.success(), "exit after SIGTERM: {exit}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.kill().unwrap();
+    panic!("the server did not exit within 10 s of SIGTERM");
+}
+
+#[test]
+fn invalid_configuration_exits_64() {
+    let output = Command::new(BIN)
+        .args(["serve", "--target", "rag"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--target"));
+}
