@@ -1,10 +1,12 @@
 //! Reading a whole document window by window and aggregating what the windows say.
 
-use crate::options::ClassifyPlan;
+use crate::options::{ClassifyPlan, DocumentAggregation, LabelSource};
+use crate::scorer::{Scorer, WindowScores};
 use crate::zero_shot::{ZeroShotScorer, prototype_text};
 use crate::{ClassifyError, ClassifyLimits};
-use longview_core::aggregate::Aggregator;
-use longview_core::{CharIndex, Span, TokenLimit, TokenizedText, Usage, WindowPlan, text};
+use longview_core::aggregate::{Aggregation, Aggregator};
+use longview_core::head::AttentionPool;
+use longview_core::{CharIndex, Span, TokenLimit, TokenizedText, Usage, Window, WindowPlan, text};
 use longview_worker::Worker;
 use std::sync::Arc;
 
@@ -46,7 +48,7 @@ pub async fn classify(
     limits: &ClassifyLimits,
 ) -> Result<Classification, ClassifyError> {
     check_text(&text, limits)?;
-    let scorer = zero_shot_scorer(worker, plan).await?;
+    let scorer = scorer(worker, plan).await?;
     let texts = Arc::new(vec![text]);
     let tokens = worker
         .tokenize(texts.clone())
@@ -64,7 +66,7 @@ pub async fn classify(
     }
     let mut reading = Reading::new(plan, &texts[0]);
     read_windows(worker, &tokens, plan, limits, &scorer, &mut reading).await?;
-    Ok(reading.finish(plan, Usage::new(tokens.len(), 0)))
+    Ok(reading.finish(plan, &scorer, Usage::new(tokens.len(), 0)))
 }
 
 fn check_text(text: &str, limits: &ClassifyLimits) -> Result<(), ClassifyError> {
@@ -80,11 +82,12 @@ fn check_text(text: &str, limits: &ClassifyLimits) -> Result<(), ClassifyError> 
     Ok(())
 }
 
-async fn zero_shot_scorer(
-    worker: &Worker,
-    plan: &ClassifyPlan,
-) -> Result<ZeroShotScorer, ClassifyError> {
-    let texts = plan.labels.iter().map(prototype_text).collect();
+async fn scorer(worker: &Worker, plan: &ClassifyPlan) -> Result<Scorer, ClassifyError> {
+    let labels = match &plan.source {
+        LabelSource::Head(head) => return Ok(Scorer::Head(head.clone())),
+        LabelSource::ZeroShot(labels) => labels,
+    };
+    let texts = labels.iter().map(prototype_text).collect();
     let info = worker.loaded()?.info.clone();
     let limit = TokenLimit {
         max_tokens: info.trained_seq_len - info.special_tokens,
@@ -96,7 +99,10 @@ async fn zero_shot_scorer(
         .into_iter()
         .map(|e| e.vector)
         .collect();
-    Ok(ZeroShotScorer::new(prototypes, plan.multi_label))
+    Ok(Scorer::ZeroShot(ZeroShotScorer::new(
+        prototypes,
+        plan.multi_label,
+    )))
 }
 
 /// Encodes the windows a batch at a time, so memory stays bounded by the batch, not the
@@ -106,7 +112,7 @@ async fn read_windows(
     tokens: &TokenizedText,
     plan: &ClassifyPlan,
     limits: &ClassifyLimits,
-    scorer: &ZeroShotScorer,
+    scorer: &Scorer,
     reading: &mut Reading,
 ) -> Result<(), ClassifyError> {
     let windows = WindowPlan::new(plan.window, &tokens.offsets);
@@ -123,8 +129,8 @@ async fn read_windows(
 async fn encode_and_score(
     worker: &Worker,
     tokens: &TokenizedText,
-    pending: &mut Vec<longview_core::Window>,
-    scorer: &ZeroShotScorer,
+    pending: &mut Vec<Window>,
+    scorer: &Scorer,
     reading: &mut Reading,
 ) -> Result<(), ClassifyError> {
     if pending.is_empty() {
@@ -136,15 +142,17 @@ async fn encode_and_score(
         .collect();
     let vectors = worker.encode(sequences).await?;
     for (window, vector) in pending.drain(..).zip(vectors) {
-        let (scores, strengths) = scorer.score(&vector);
-        reading.push(window, scores, &strengths);
+        let scores = scorer.window(&vector);
+        reading.push(window, scores, &vector);
     }
     Ok(())
 }
 
-/// State while reading one document: the aggregate, and window spans for evidence.
+/// State while reading one document: the folded scores, attention pooling, and window
+/// spans for evidence. Its size depends on the window count, never on window contents.
 struct Reading {
     aggregator: Aggregator,
+    attention: Option<AttentionPool>,
     chars: CharIndex,
     spans: Vec<(usize, usize)>,
     windows: Vec<WindowResult>,
@@ -153,8 +161,15 @@ struct Reading {
 
 impl Reading {
     fn new(plan: &ClassifyPlan, text: &str) -> Self {
+        let fold = match plan.aggregation {
+            DocumentAggregation::Max => Aggregation::Max,
+            DocumentAggregation::Mean | DocumentAggregation::Attention => Aggregation::Mean,
+        };
+        let attention =
+            (plan.aggregation == DocumentAggregation::Attention).then(AttentionPool::default);
         Self {
-            aggregator: Aggregator::new(plan.aggregation, plan.labels.len(), plan.top_evidence),
+            aggregator: Aggregator::new(fold, plan.labels.len(), plan.top_evidence),
+            attention,
             chars: CharIndex::new(text),
             spans: Vec::new(),
             windows: Vec::new(),
@@ -162,21 +177,26 @@ impl Reading {
         }
     }
 
-    fn push(&mut self, window: longview_core::Window, scores: Vec<f32>, strengths: &[f32]) {
-        self.aggregator.push(window.index, &scores, strengths);
+    fn push(&mut self, window: Window, scores: WindowScores, vector: &[f32]) {
+        self.aggregator
+            .push(window.index, &scores.raw, &scores.strengths);
+        if let (Some(pool), Some(score)) = (self.attention.as_mut(), scores.attention) {
+            pool.push(score, vector);
+        }
         self.spans.push((window.bytes.start, window.bytes.end));
         if self.include_windows {
             let span = self.chars.span(window.bytes.start, window.bytes.end);
             self.windows.push(WindowResult {
                 index: window.index,
                 span,
-                scores,
+                scores: scores.scores,
             });
         }
     }
 
-    fn finish(self, plan: &ClassifyPlan, usage: Usage) -> Classification {
-        let scores = self.aggregator.scores();
+    fn finish(self, plan: &ClassifyPlan, scorer: &Scorer, usage: Usage) -> Classification {
+        let pooled = self.attention.as_ref().map(AttentionPool::pooled);
+        let scores = scorer.document(self.aggregator.scores(), pooled);
         let predicted = predict(&scores, plan.multi_label);
         let evidence = predicted
             .iter()
@@ -188,10 +208,11 @@ impl Reading {
             })
             .map(|(label, scored)| {
                 let (start, end) = self.spans[scored.window];
+                let span = self.chars.span(start, end);
                 LabelEvidence {
                     label,
                     window: scored.window,
-                    span: self.chars.span(start, end),
+                    span,
                     score: scored.score,
                 }
             })

@@ -13,6 +13,16 @@ pub enum ClassifyError {
     MissingLabels,
     #[error("label set {name:?} not found (trained label sets: {known})")]
     UnknownLabelSet { name: String, known: String },
+    #[error(
+        "label set {name:?} was trained on {trained_on}, but this server runs {serving}; retrain it"
+    )]
+    HeadForOtherEncoder {
+        name: String,
+        trained_on: String,
+        serving: String,
+    },
+    #[error("label set {name:?} has no learned attention; use MEAN or MAX aggregation")]
+    HeadWithoutAttention { name: String },
     #[error("a label set needs at least 2 labels, got {0}")]
     TooFewLabels(usize),
     #[error("{count} labels, over the limit of {limit}")]
@@ -56,8 +66,10 @@ impl From<ClassifyError> for Status {
             | E::DocumentTooLarge { .. }
             | E::Window(_)
             | E::AttentionNeedsHead
+            | E::HeadWithoutAttention { .. }
             | E::StreamWithoutOptions => Status::invalid_argument(err.to_string()),
             E::UnknownLabelSet { .. } => Status::not_found(err.to_string()),
+            E::HeadForOtherEncoder { .. } => Status::failed_precondition(err.to_string()),
             E::Stream(status) => status,
             E::Worker(err) => err.into_status("labels"),
         }

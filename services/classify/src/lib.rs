@@ -7,11 +7,14 @@
 
 mod classifier;
 mod error;
+mod heads;
 mod options;
+mod scorer;
 mod service;
 mod zero_shot;
 
 pub use classifier::{Classification, LabelEvidence, WindowResult};
 pub use error::ClassifyError;
-pub use options::{ClassifyLimits, ClassifyPlan};
+pub use heads::{HeadRegistry, heads_dir};
+pub use options::{ClassifyLimits, ClassifyPlan, DocumentAggregation};
 pub use service::ClassifyService;

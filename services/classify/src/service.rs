@@ -1,8 +1,10 @@
 //! The gRPC handlers: convert and validate at the edge, classify, convert back.
 
 use crate::classifier::{Classification, classify};
-use crate::options::ClassifyPlan;
+use crate::heads::HeadRegistry;
+use crate::options::{ClassifyPlan, DocumentAggregation, LabelSource, ModelLimits};
 use crate::{ClassifyError, ClassifyLimits};
+use longview_core::head::ClassifierHead;
 use longview_proto::v1::{self as pb, classify_server::Classify};
 use longview_worker::{Worker, wire};
 use tokio_stream::StreamExt;
@@ -11,11 +13,17 @@ use tonic::{Request, Response, Status, Streaming};
 pub struct ClassifyService {
     worker: Worker,
     limits: ClassifyLimits,
+    heads: HeadRegistry,
 }
 
 impl ClassifyService {
-    pub fn new(worker: Worker, limits: ClassifyLimits) -> Self {
-        Self { worker, limits }
+    /// A service over `worker`, answering trained label sets from `heads`.
+    pub fn new(worker: Worker, limits: ClassifyLimits, heads: HeadRegistry) -> Self {
+        Self {
+            worker,
+            limits,
+            heads,
+        }
     }
 
     pub fn into_server(self) -> pb::classify_server::ClassifyServer<Self> {
@@ -28,12 +36,13 @@ impl ClassifyService {
         options: Option<pb::ClassifyOptions>,
     ) -> Result<pb::ClassifyResponse, ClassifyError> {
         let info = self.worker.loaded()?.info.clone();
-        let plan = ClassifyPlan::from_options(
-            options,
-            &self.limits,
-            info.max_positions,
-            info.special_tokens,
-        )?;
+        let model = ModelLimits {
+            name: &info.name,
+            version: &info.version,
+            max_positions: info.max_positions,
+            special_tokens: info.special_tokens,
+        };
+        let plan = ClassifyPlan::from_options(options, &self.limits, model, &self.heads)?;
         let classification = classify(&self.worker, text, &plan, &self.limits).await?;
         tracing::debug!(
             tokens = classification.usage.tokens_total,
@@ -41,7 +50,7 @@ impl ClassifyService {
             labels = plan.labels.len(),
             "classified"
         );
-        Ok(response(classification, &plan, wire::model(&info)))
+        Ok(response(classification, &plan, model_pb(&info, &plan)))
     }
 
     /// Concatenates a streamed document, refusing it as soon as it passes the size limit.
@@ -73,7 +82,7 @@ impl ClassifyService {
 }
 
 fn response(c: Classification, plan: &ClassifyPlan, model: pb::ModelInfo) -> pb::ClassifyResponse {
-    let name = |label: usize| plan.labels[label].name.clone();
+    let name = |label: usize| plan.labels[label].clone();
     let label_scores = |scores: &[f32]| -> Vec<pb::LabelScore> {
         let mut scored: Vec<_> = scores
             .iter()
@@ -111,8 +120,28 @@ fn response(c: Classification, plan: &ClassifyPlan, model: pb::ModelInfo) -> pb:
 
 fn aggregation_pb(plan: &ClassifyPlan) -> pb::Aggregation {
     match plan.aggregation {
-        longview_core::aggregate::Aggregation::Mean => pb::Aggregation::Mean,
-        longview_core::aggregate::Aggregation::Max => pb::Aggregation::Max,
+        DocumentAggregation::Mean => pb::Aggregation::Mean,
+        DocumentAggregation::Max => pb::Aggregation::Max,
+        DocumentAggregation::Attention => pb::Aggregation::Attention,
+    }
+}
+
+/// The encoder that read the windows, and the head that scored them, if any.
+fn model_pb(info: &longview_worker::ModelInfo, plan: &ClassifyPlan) -> pb::ModelInfo {
+    let mut model = wire::model(info);
+    if let LabelSource::Head(head) = &plan.source {
+        model.head = head.spec.name.clone();
+        model.head_version = head.spec.version.clone();
+    }
+    model
+}
+
+fn label_set_pb(head: &ClassifierHead) -> pb::LabelSetInfo {
+    pb::LabelSetInfo {
+        name: head.spec.name.clone(),
+        version: head.spec.version.clone(),
+        labels: head.labels().to_vec(),
+        multi_label: head.spec.multi_label,
     }
 }
 
@@ -142,9 +171,12 @@ impl Classify for ClassifyService {
         &self,
         _: Request<pb::ListLabelSetsRequest>,
     ) -> Result<Response<pb::ListLabelSetsResponse>, Status> {
-        // TODO(classify-heads): list trained heads once the models directory holds them.
-        Ok(Response::new(pb::ListLabelSetsResponse {
-            label_sets: Vec::new(),
-        }))
+        let label_sets = self
+            .heads
+            .list()
+            .iter()
+            .map(|head| label_set_pb(head))
+            .collect();
+        Ok(Response::new(pb::ListLabelSetsResponse { label_sets }))
     }
 }

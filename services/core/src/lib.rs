@@ -5,6 +5,7 @@
 //! arithmetic, testable without a model or a network.
 
 pub mod aggregate;
+pub mod head;
 pub mod input;
 pub mod span;
 pub mod text;

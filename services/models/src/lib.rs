@@ -10,6 +10,7 @@ mod error;
 mod model_dir;
 pub mod pull;
 mod tokenizer;
+pub mod train;
 
 pub use device::DeviceKind;
 pub use encoder::{Encoder, ModelInfo};

@@ -65,7 +65,10 @@ pub async fn embed(args: EmbedArgs) -> anyhow::Result<()> {
         .map_err(status_error)?
         .into_inner();
     if args.client.json {
-        println!("{}", embed_json(&texts, &response));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&embed_json(&texts, &response))?
+        );
     } else {
         print_embed(&texts, &response);
     }
@@ -102,9 +105,10 @@ fn print_embed(texts: &[String], response: &pb::EmbedResponse) {
             preview(text, 60)
         );
     }
+    let count = response.embeddings.len();
     println!(
-        "{} vectors of {} dimensions · {}",
-        response.embeddings.len(),
+        "{count} vector{} of {} dimensions · {}",
+        if count == 1 { "" } else { "s" },
         response.dimensions,
         model_line(response.model.as_ref())
     );
@@ -233,7 +237,8 @@ fn print_classify(text: &str, r: &pb::ClassifyResponse) {
         .unwrap_or(0);
     for score in &r.scores {
         let bar = "█".repeat((score.score * 30.0).round() as usize);
-        println!("{:<width$}  {:.3}  {bar}", score.label, score.score);
+        let line = format!("{:<width$}  {:.3}  {bar}", score.label, score.score);
+        println!("{}", line.trim_end());
     }
     println!("predicted: {}", r.predicted.join(", "));
     println!("evidence:");
@@ -270,14 +275,24 @@ fn preview(text: &str, chars: usize) -> String {
 }
 
 fn model_line(model: Option<&pb::ModelInfo>) -> String {
-    model
-        .map(|m| format!("{} ({})", m.name, m.version))
-        .unwrap_or_default()
+    let Some(m) = model else { return String::new() };
+    match m.head.as_str() {
+        "" => format!("{} ({})", m.name, m.version),
+        head => format!(
+            "{} ({}) + head {head} ({})",
+            m.name, m.version, m.head_version
+        ),
+    }
 }
 
 fn model_json(model: Option<&pb::ModelInfo>) -> serde_json::Value {
     let m = model.cloned().unwrap_or_default();
-    json!({"name": m.name, "version": m.version, "head": m.head, "head_version": m.head_version})
+    let mut json = json!({"name": m.name, "version": m.version});
+    if !m.head.is_empty() {
+        json["head"] = json!(m.head);
+        json["head_version"] = json!(m.head_version);
+    }
+    json
 }
 
 fn usage_json(usage: Option<&pb::Usage>) -> serde_json::Value {

@@ -3,7 +3,7 @@
 use crate::config::ServeConfig;
 use crate::health::Health;
 use anyhow::Context;
-use longview_classify::ClassifyService;
+use longview_classify::{ClassifyService, HeadRegistry, heads_dir};
 use longview_embed::EmbedService;
 use longview_proto::service_names as names;
 use longview_worker::{Worker, WorkerApi, WorkerConfig};
@@ -137,9 +137,13 @@ fn routes(
 
     let embed = EmbedService::new(worker.clone(), config.embed).into_server();
     let classify = config.serves_classify().then(|| {
-        ClassifyService::new(worker.clone(), config.classify)
-            .into_server()
-            .max_decoding_message_size(max_message)
+        ClassifyService::new(
+            worker.clone(),
+            config.classify,
+            HeadRegistry::new(Some(heads_dir(&config.models_root))),
+        )
+        .into_server()
+        .max_decoding_message_size(max_message)
     });
     let worker_api = config.serves_worker_api().then(|| {
         WorkerApi::new(worker.clone())
