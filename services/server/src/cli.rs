@@ -29,8 +29,12 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// Fetch and inspect models.
     Models(ModelsArgs),
-    /// Measure the encoder.
-    Bench(BenchArgs),
+    /// Train heads on frozen encoder features.
+    Train(TrainArgs),
+    /// Measure quality on real data; writes a markdown report and a chart.
+    Eval(EvalArgs),
+    /// Measure speed and memory.
+    Bench(longview_tools::bench::BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -196,34 +200,25 @@ pub enum ModelsCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct BenchArgs {
+pub struct TrainArgs {
     #[command(subcommand)]
-    pub command: BenchCommand,
+    pub command: TrainCommand,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Encoder tokens per second at several batch sizes, in process.
-    Embed {
-        /// A model directory (default: the default model).
-        #[arg(long, env = "LONGVIEW_MODEL_DIR")]
-        model_dir: Option<PathBuf>,
-        /// Where pulled models are kept.
-        #[arg(long, env = "LONGVIEW_MODELS_ROOT")]
-        models_root: Option<PathBuf>,
-        /// Batch sizes to measure.
-        #[arg(
-            long,
-            env = "LONGVIEW_BENCH_BATCH_SIZES",
-            value_delimiter = ',',
-            default_value = "1,8,32"
-        )]
-        batch_sizes: Vec<usize>,
-        /// Tokens per sequence, special tokens included.
-        #[arg(long, env = "LONGVIEW_BENCH_TOKENS", default_value_t = 128)]
-        tokens: usize,
-        /// Seconds to measure each batch size.
-        #[arg(long, env = "LONGVIEW_BENCH_SECONDS", default_value_t = 5.0)]
-        seconds: f64,
-    },
+pub enum TrainCommand {
+    /// A classification head (label set) the server then serves by name.
+    Classifier(longview_tools::train::TrainClassifierArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(subcommand)]
+    pub command: EvalCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Long news articles: windowed reading against truncation at 512 tokens.
+    Classify(longview_tools::eval_classify::EvalClassifyArgs),
 }

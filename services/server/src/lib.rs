@@ -1,7 +1,6 @@
 //! The `longview` binary's library: command line, configuration, telemetry, role wiring
 //! and graceful drain. Integration tests start servers through [`serve::start`].
 
-pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -2,7 +2,7 @@
 //! exit code.
 
 use clap::Parser;
-use longview_server::cli::{Cli, Command};
+use longview_server::cli::{Cli, Command, EvalCommand, TrainCommand};
 use std::process::ExitCode;
 
 /// Exit code for invalid configuration (EX_USAGE from sysexits.h).
@@ -34,7 +34,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Embed(args) => longview_server::client::embed(args).await,
         Command::Classify(args) => longview_server::client::classify(args).await,
         Command::Models(args) => longview_server::models::run(args),
-        Command::Bench(args) => longview_server::bench::run(args),
+        Command::Train(args) => match args.command {
+            TrainCommand::Classifier(args) => longview_tools::train::train_classifier(args).await,
+        },
+        Command::Eval(args) => match args.command {
+            EvalCommand::Classify(args) => longview_tools::eval_classify::eval_classify(args).await,
+        },
+        Command::Bench(args) => longview_tools::bench::run(args).await,
     }
 }
 

@@ -22,7 +22,7 @@ fn model_dir() -> PathBuf {
 
 /// Starts `longview serve` on port 0 and returns it with the address it logged, once it
 /// has logged "ready".
-fn serve() -> (Child, String) {
+fn serve(extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args([
             "serve",
@@ -33,6 +33,7 @@ fn serve() -> (Child, String) {
             "--drain-seconds",
             "5",
         ])
+        .args(extra)
         .arg("--model-dir")
         .arg(model_dir())
         .stderr(Stdio::piped())
@@ -69,7 +70,7 @@ fn run(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn serve_classify_embed_and_stop() {
-    let (mut server, addr) = serve();
+    let (mut server, addr) = serve(&[]);
     let article = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../examples/markets-article.txt"
@@ -106,6 +107,75 @@ fn serve_classify_embed_and_stop() {
     }
     server.kill().unwrap();
     panic!("the server did not exit within 10 s of SIGTERM");
+}
+
+fn stop(mut server: Child) {
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    server.wait().unwrap();
+}
+
+#[test]
+fn trained_head_is_served_by_name() {
+    let root = tempfile::tempdir().unwrap();
+    let root_arg = root.path().to_str().unwrap();
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/sentiment/financial.jsonl"
+    );
+    let output = Command::new(BIN)
+        .args([
+            "train",
+            "classifier",
+            "--data",
+            data,
+            "--name",
+            "fin",
+            "--epochs",
+            "40",
+            "--models-root",
+            root_arg,
+        ])
+        .arg("--model-dir")
+        .arg(model_dir())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(root.path().join("heads/fin/head.safetensors").is_file());
+
+    let (server, addr) = serve(&["--models-root", root_arg]);
+    let text = "Quorvex Mining warned of a deep loss, suspended its dividend and said lenders may call its debt.";
+    let result = run(&[
+        "classify",
+        "--server",
+        &addr,
+        "--label-set",
+        "fin",
+        "--json",
+        text,
+    ]);
+    assert_eq!(result["predicted"][0], "negative", "{result}");
+    assert_eq!(result["model"]["head"], "fin");
+    assert_eq!(result["model"]["head_version"].as_str().unwrap().len(), 12);
+    let attention = run(&[
+        "classify",
+        "--server",
+        &addr,
+        "--label-set",
+        "fin",
+        "--aggregation",
+        "attention",
+        "--json",
+        text,
+    ]);
+    assert_eq!(attention["predicted"][0], "negative", "{attention}");
+    stop(server);
 }
 
 #[test]

@@ -1,0 +1,253 @@
+//! `longview bench`: encoder throughput, and classification of growing documents (time
+//! per token and peak memory), each size in a fresh process so peaks do not carry over.
+
+use crate::ModelArgs;
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use longview_classify::{ClassifyLimits, ClassifyService, HeadRegistry};
+use longview_models::{DeviceKind, Encoder, ModelDir};
+use longview_proto::v1::{self as pb, classify_server::Classify};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Encoder tokens per second at several batch sizes, in process.
+    Embed {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Batch sizes to measure.
+        #[arg(
+            long,
+            env = "LONGVIEW_BENCH_BATCH_SIZES",
+            value_delimiter = ',',
+            default_value = "1,8,32"
+        )]
+        batch_sizes: Vec<usize>,
+        /// Tokens per sequence, special tokens included.
+        #[arg(long, env = "LONGVIEW_BENCH_TOKENS", default_value_t = 128)]
+        tokens: usize,
+        /// Seconds to measure each batch size.
+        #[arg(long, env = "LONGVIEW_BENCH_SECONDS", default_value_t = 5.0)]
+        seconds: f64,
+    },
+    /// Classify documents of growing length: microseconds per token and peak RSS.
+    Classify {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Document sizes in tokens.
+        #[arg(
+            long,
+            env = "LONGVIEW_BENCH_SIZES",
+            value_delimiter = ',',
+            default_value = "1000,10000,100000,1000000"
+        )]
+        sizes: Vec<usize>,
+        /// Measure one size in this process and print it as JSON (used by the parent run).
+        #[arg(long, hide = true)]
+        one: Option<usize>,
+    },
+}
+
+/// Varied English text that benchmark inputs are cut from.
+const CORPUS: &[&str] = &[
+    "Shares of regional lenders fell sharply on Tuesday after a weaker than expected earnings report raised fresh questions about deposit costs.",
+    "Technology stocks recovered some of last week's losses as investors returned to chip makers and cloud providers.",
+    "The central bank kept its benchmark rate unchanged and signalled that inflation, though easing, remained above target.",
+    "In football, the home side came from two goals down to win in extra time, and the coach praised a young midfielder who scored twice.",
+    "Lawmakers debated a bill that would tighten reporting rules for large private funds; critics warned of higher compliance costs.",
+    "Heavy rain flooded several districts overnight, closing schools and forcing the evacuation of hundreds of residents near the river.",
+    "The company said it would cut about four hundred jobs as part of a restructuring aimed at saving costs over two years.",
+    "Researchers reported that a new battery chemistry retained most of its capacity after thousands of charging cycles.",
+];
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.command {
+        BenchCommand::Embed {
+            model,
+            batch_sizes,
+            tokens,
+            seconds,
+        } => embed(
+            &model,
+            &batch_sizes,
+            tokens,
+            Duration::from_secs_f64(seconds),
+        ),
+        BenchCommand::Classify {
+            model,
+            one: Some(size),
+            ..
+        } => classify_one(&model, size).await,
+        BenchCommand::Classify {
+            model,
+            sizes,
+            one: None,
+        } => classify_sizes(&model, &sizes),
+    }
+}
+
+fn embed(
+    model: &ModelArgs,
+    batch_sizes: &[usize],
+    tokens: usize,
+    budget: Duration,
+) -> anyhow::Result<()> {
+    let dir = model.model_dir()?;
+    let model =
+        ModelDir::open(&dir).with_context(|| format!("model directory {}", dir.display()))?;
+    let encoder = Encoder::load(&model, DeviceKind::Cpu)?;
+    let info = encoder.info().clone();
+    let content = tokens
+        .checked_sub(info.special_tokens)
+        .filter(|&n| n > 0)
+        .context("--tokens leaves no content")?;
+    let corpus = encoder.tokenizer().tokenize(&CORPUS.join(" "))?;
+    let sequence: Vec<u32> = corpus.ids.iter().copied().cycle().take(content).collect();
+    println!(
+        "encoder: {} ({}) on {} {}, {tokens} tokens per sequence",
+        info.name, info.version, info.device, info.dtype
+    );
+    println!(
+        "{:>6}  {:>12}  {:>12}  {:>8}",
+        "batch", "tokens/s", "ms/batch p50", "batches"
+    );
+    for &batch in batch_sizes {
+        let inputs: Vec<&[u32]> = vec![sequence.as_slice(); batch];
+        encoder.encode(&inputs)?;
+        let mut times = Vec::new();
+        let started = Instant::now();
+        while started.elapsed() < budget || times.len() < 3 {
+            let one = Instant::now();
+            encoder.encode(&inputs)?;
+            times.push(one.elapsed().as_secs_f64());
+        }
+        times.sort_by(f64::total_cmp);
+        let rate = (batch * tokens * times.len()) as f64 / times.iter().sum::<f64>();
+        println!(
+            "{batch:>6}  {rate:>12.0}  {:>12.1}  {:>8}",
+            times[times.len() / 2] * 1e3,
+            times.len()
+        );
+    }
+    Ok(())
+}
+
+/// Runs each size in a child process and prints the table, relative to the smallest size.
+fn classify_sizes(model: &ModelArgs, sizes: &[usize]) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    println!(
+        "{:>10}  {:>8}  {:>10}  {:>10}  {:>9}  {:>12}",
+        "tokens", "windows", "seconds", "µs/token", "vs first", "peak RSS MB"
+    );
+    let mut first = None;
+    for &size in sizes {
+        let mut command = Command::new(&exe);
+        command.args(["bench", "classify", "--one", &size.to_string()]);
+        if let Some(dir) = &model.model_dir {
+            command.arg("--model-dir").arg(dir);
+        }
+        command.arg("--models-root").arg(model.models_root());
+        let output = command.output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "size {size}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let row: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        let per_token = row["us_per_token"].as_f64().unwrap_or(f64::NAN);
+        let baseline = *first.get_or_insert(per_token);
+        println!(
+            "{:>10}  {:>8}  {:>10.1}  {:>10.1}  {:>8.2}x  {:>12.0}",
+            row["tokens"],
+            row["windows"],
+            row["seconds"].as_f64().unwrap_or(f64::NAN),
+            per_token,
+            per_token / baseline,
+            row["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    Ok(())
+}
+
+/// One classification of a `size`-token document through the Classify service, in process.
+async fn classify_one(model: &ModelArgs, size: usize) -> anyhow::Result<()> {
+    let worker = model.worker().await?;
+    let tokenizer = worker.loaded()?.tokenizer.clone();
+    let text = document_of(&tokenizer, size)?;
+    let limits = ClassifyLimits {
+        max_document_bytes: usize::MAX,
+        max_document_tokens: usize::MAX,
+        ..Default::default()
+    };
+    let service = ClassifyService::new(worker, limits, HeadRegistry::default());
+    let labels = ["markets", "sports", "politics", "weather"].map(|n| pb::Label {
+        name: n.into(),
+        description: String::new(),
+    });
+    let options = pb::ClassifyOptions {
+        labels: Some(pb::classify_options::Labels::ZeroShot(pb::ZeroShotLabels {
+            labels: labels.to_vec(),
+        })),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let response = service
+        .classify(tonic::Request::new(pb::ClassifyRequest {
+            text,
+            options: Some(options),
+        }))
+        .await?
+        .into_inner();
+    let seconds = started.elapsed().as_secs_f64();
+    let tokens = response.usage.map_or(0, |u| u.tokens_seen);
+    let row = serde_json::json!({
+        "tokens": tokens,
+        "windows": response.window_count,
+        "seconds": seconds,
+        "us_per_token": seconds * 1e6 / tokens.max(1) as f64,
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    println!("{row}");
+    Ok(())
+}
+
+/// A document of exactly `size` tokens, cut from the corpus repeated.
+fn document_of(
+    tokenizer: &Arc<longview_models::TextTokenizer>,
+    size: usize,
+) -> anyhow::Result<String> {
+    let mut text = String::new();
+    let mut round = 0usize;
+    loop {
+        for sentence in CORPUS {
+            text.push_str(sentence);
+            text.push_str(if round % 7 == 6 { "\n\n" } else { " " });
+        }
+        round += 1;
+        // Tokens per corpus round are stable; check the real count only near the goal.
+        if text.len() / 4 >= size {
+            let tokens = tokenizer.tokenize(&text)?;
+            if tokens.len() >= size {
+                return Ok(text[..tokens.offsets[size - 1].1].to_string());
+            }
+        }
+    }
+}
+
+/// The process's peak resident set (VmHWM), in MB; NaN where /proc is not available.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+    kb.map_or(f64::NAN, |kb| kb / 1024.0)
+}

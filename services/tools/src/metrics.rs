@@ -1,0 +1,108 @@
+//! Classification metrics: per-label F1, macro-F1, accuracy, threshold tuning.
+
+/// Counts for one label.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub true_positive: usize,
+    pub false_positive: usize,
+    pub false_negative: usize,
+}
+
+impl Counts {
+    /// F1, or 0 when the label was neither present nor predicted (scikit-learn's
+    /// `zero_division=0`).
+    pub fn f1(&self) -> f64 {
+        let denominator = 2 * self.true_positive + self.false_positive + self.false_negative;
+        if denominator == 0 {
+            0.0
+        } else {
+            2.0 * self.true_positive as f64 / denominator as f64
+        }
+    }
+
+    pub fn support(&self) -> usize {
+        self.true_positive + self.false_negative
+    }
+}
+
+/// Per-label counts for multi-label predictions (`predicted[d][l]`, `truth[d][l]`).
+pub fn label_counts(predicted: &[Vec<bool>], truth: &[Vec<bool>]) -> Vec<Counts> {
+    let labels = truth.first().map_or(0, Vec::len);
+    let mut counts = vec![Counts::default(); labels];
+    for (p, t) in predicted.iter().zip(truth) {
+        for (label, c) in counts.iter_mut().enumerate() {
+            match (p[label], t[label]) {
+                (true, true) => c.true_positive += 1,
+                (true, false) => c.false_positive += 1,
+                (false, true) => c.false_negative += 1,
+                (false, false) => {}
+            }
+        }
+    }
+    counts
+}
+
+pub fn macro_f1(counts: &[Counts]) -> f64 {
+    counts.iter().map(Counts::f1).sum::<f64>() / counts.len().max(1) as f64
+}
+
+/// Per label, the probability threshold that maximises F1 on the given data (ties: the
+/// one closest to 0.5). Tuned on validation data, applied to test data.
+pub fn tune_thresholds(probabilities: &[Vec<f32>], truth: &[Vec<bool>]) -> Vec<f32> {
+    let labels = truth.first().map_or(0, Vec::len);
+    let candidates: Vec<f32> = (1..20).map(|i| i as f32 * 0.05).collect();
+    (0..labels)
+        .map(|label| {
+            let f1_at = |threshold: f32| {
+                let predicted: Vec<Vec<bool>> = probabilities
+                    .iter()
+                    .map(|p| vec![p[label] >= threshold])
+                    .collect();
+                let truth: Vec<Vec<bool>> = truth.iter().map(|t| vec![t[label]]).collect();
+                label_counts(&predicted, &truth)[0].f1()
+            };
+            let mut best = (f1_at(0.5), 0.5f32);
+            for &threshold in &candidates {
+                let f1 = f1_at(threshold);
+                if f1 > best.0 + 1e-12
+                    || ((f1 - best.0).abs() <= 1e-12
+                        && (threshold - 0.5).abs() < (best.1 - 0.5).abs())
+                {
+                    best = (f1, threshold);
+                }
+            }
+            best.1
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f1_by_hand() {
+        let truth = vec![vec![true, false], vec![true, true], vec![false, false]];
+        let predicted = vec![vec![true, true], vec![false, true], vec![false, false]];
+        let counts = label_counts(&predicted, &truth);
+        assert_eq!(
+            counts[0],
+            Counts {
+                true_positive: 1,
+                false_positive: 0,
+                false_negative: 1
+            }
+        );
+        assert!((counts[0].f1() - 2.0 / 3.0).abs() < 1e-12);
+        assert!((counts[1].f1() - 2.0 / 3.0).abs() < 1e-12);
+        assert!((macro_f1(&counts) - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn thresholds_separate_when_they_can() {
+        let probabilities = vec![vec![0.3], vec![0.25], vec![0.1], vec![0.05]];
+        let truth = vec![vec![true], vec![true], vec![false], vec![false]];
+        let threshold = tune_thresholds(&probabilities, &truth)[0];
+        assert!(threshold > 0.1 && threshold <= 0.25, "{threshold}");
+    }
+}
