@@ -61,6 +61,12 @@ pub struct ServeArgs {
     /// Padded tokens per forward pass (sequences × longest sequence).
     #[arg(long, env = "LONGVIEW_MAX_BATCH_TOKENS", default_value_t = 8192)]
     pub max_batch_tokens: usize,
+    /// Share forward passes between concurrent requests (true) or run each alone (false).
+    #[arg(long, env = "LONGVIEW_DYNAMIC_BATCHING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub dynamic_batching: bool,
+    /// Milliseconds the first request of a batch may wait for others to join it.
+    #[arg(long, env = "LONGVIEW_MAX_BATCH_WAIT_MS", default_value_t = 2)]
+    pub max_batch_wait_ms: u64,
     /// Texts per Embed request.
     #[arg(long, env = "LONGVIEW_MAX_TEXTS", default_value_t = 256)]
     pub max_texts: usize,
@@ -90,6 +96,8 @@ impl ServeArgs {
         config.device = self.device;
         config.queue_capacity = self.queue_capacity;
         config.max_batch_tokens = self.max_batch_tokens;
+        config.dynamic_batching = self.dynamic_batching;
+        config.max_batch_wait = Duration::from_millis(self.max_batch_wait_ms);
         config.embed.max_texts = self.max_texts;
         config.classify.max_document_tokens = self.max_document_tokens;
         config.classify.max_document_bytes = self.max_document_bytes;

@@ -49,6 +49,9 @@ pub struct ServeConfig {
     pub device: DeviceKind,
     pub queue_capacity: usize,
     pub max_batch_tokens: usize,
+    pub dynamic_batching: bool,
+    #[serde(serialize_with = "seconds")]
+    pub max_batch_wait: Duration,
     #[serde(skip)]
     pub embed: EmbedLimits,
     #[serde(skip)]
@@ -68,6 +71,8 @@ impl ServeConfig {
             device: DeviceKind::Cpu,
             queue_capacity: 256,
             max_batch_tokens: 8192,
+            dynamic_batching: true,
+            max_batch_wait: Duration::from_millis(2),
             embed: EmbedLimits::default(),
             classify: ClassifyLimits::default(),
             drain_deadline: Duration::from_secs(30),

@@ -59,6 +59,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     worker_config.device = config.device;
     worker_config.queue_capacity = config.queue_capacity;
     worker_config.max_batch_tokens = config.max_batch_tokens;
+    worker_config.dynamic_batching = config.dynamic_batching;
+    worker_config.max_batch_wait = config.max_batch_wait;
     let worker = Worker::spawn(worker_config)?;
     start_with_worker(config, worker).await
 }

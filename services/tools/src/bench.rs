@@ -54,6 +54,17 @@ pub enum BenchCommand {
         #[arg(long, hide = true)]
         one: Option<usize>,
     },
+    /// Concurrent one-sentence Embed calls over gRPC, dynamic batching on against off.
+    Batching {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Concurrent clients, each with one request in flight at a time.
+        #[arg(long, env = "LONGVIEW_BENCH_CLIENTS", default_value_t = 64)]
+        clients: usize,
+        /// Seconds to measure each server.
+        #[arg(long, env = "LONGVIEW_BENCH_SECONDS", default_value_t = 10.0)]
+        seconds: f64,
+    },
 }
 
 /// Varied English text that benchmark inputs are cut from.
@@ -91,6 +102,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             sizes,
             one: None,
         } => classify_sizes(&model, &sizes),
+        BenchCommand::Batching {
+            model,
+            clients,
+            seconds,
+        } => crate::bench_batching::run(&model, clients, Duration::from_secs_f64(seconds)).await,
     }
 }
 

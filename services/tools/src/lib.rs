@@ -6,6 +6,7 @@
 //! what the server does. Must not be a dependency of any serving crate.
 
 pub mod bench;
+mod bench_batching;
 pub mod chart;
 pub mod eval_classify;
 pub mod features;

@@ -1,7 +1,9 @@
 //! What can go wrong between a caller and the model thread.
 
+use std::time::Duration;
 use thiserror::Error;
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 #[derive(Debug, Error)]
 pub enum WorkerError {
@@ -29,11 +31,33 @@ impl WorkerError {
             WorkerError::Loading | WorkerError::Failed(_) | WorkerError::Stopped => {
                 Status::new(Code::Unavailable, self.to_string())
             }
-            WorkerError::QueueFull { .. } => Status::resource_exhausted(self.to_string()),
+            WorkerError::QueueFull { .. } => retry_later(self.to_string()),
             WorkerError::Model(model) => {
                 tracing::error!(error = %model, field, "model failed on a request");
                 Status::internal("internal error while running the model; see the server log")
             }
         }
     }
+}
+
+/// How long a client should wait before retrying a request refused for load.
+const RETRY_AFTER: Duration = Duration::from_millis(200);
+
+/// RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` detail (and a plain `retry-after-ms`
+/// header for clients that do not decode details).
+pub fn retry_later(message: String) -> Status {
+    let mut status = Status::with_error_details(
+        Code::ResourceExhausted,
+        message,
+        ErrorDetails::with_retry_info(Some(RETRY_AFTER)),
+    );
+    status.metadata_mut().insert(
+        "retry-after-ms",
+        RETRY_AFTER
+            .as_millis()
+            .to_string()
+            .parse()
+            .expect("digits are valid metadata"),
+    );
+    status
 }

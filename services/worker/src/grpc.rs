@@ -32,7 +32,7 @@ fn status(err: WorkerError) -> Status {
         WorkerError::Loading | WorkerError::Failed(_) | WorkerError::Stopped => {
             Status::new(Code::Unavailable, err.to_string())
         }
-        WorkerError::QueueFull { .. } => Status::resource_exhausted(err.to_string()),
+        WorkerError::QueueFull { .. } => crate::error::retry_later(err.to_string()),
         WorkerError::Model(model) => Status::invalid_argument(model.to_string()),
     }
 }

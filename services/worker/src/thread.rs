@@ -6,8 +6,10 @@ use crate::batch::plan_batches;
 use crate::worker::{Loaded, WorkerConfig, WorkerState};
 use longview_models::{Encoder, ModelDir};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::Duration;
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 /// One request's sequences and where to send their vectors.
 pub(crate) struct Job {
@@ -24,7 +26,7 @@ first request does not pay for lazy allocation. Quarterly revenue rose while cos
 pub(crate) fn run_model_thread(
     mut config: WorkerConfig,
     state: watch::Sender<WorkerState>,
-    mut queue: mpsc::Receiver<Job>,
+    queue: Receiver<Job>,
 ) {
     if let Some(signal) = config.start_signal.take() {
         // A dropped sender means "go ahead" as much as a sent signal does.
@@ -39,8 +41,17 @@ pub(crate) fn run_model_thread(
         tokenizer: encoder.tokenizer(),
     };
     state.send_replace(WorkerState::Ready(Arc::new(loaded)));
-    while let Some(job) = queue.blocking_recv() {
-        serve(&encoder, job, config.max_batch_tokens);
+    let batching = Batching {
+        max_batch_tokens: config.max_batch_tokens,
+        max_wait: config.max_batch_wait,
+    };
+    while let Ok(first) = queue.recv() {
+        let jobs = if config.dynamic_batching {
+            gather(first, &queue, &batching)
+        } else {
+            vec![first]
+        };
+        serve(&encoder, jobs, batching.max_batch_tokens);
     }
     tracing::info!("model thread stopped: no handles left");
 }
@@ -70,36 +81,97 @@ fn warm_up(encoder: &Encoder) -> Result<(), WorkerError> {
     Ok(())
 }
 
-fn fail(err: WorkerError, state: &watch::Sender<WorkerState>, mut queue: mpsc::Receiver<Job>) {
+fn fail(err: WorkerError, state: &watch::Sender<WorkerState>, queue: Receiver<Job>) {
     let reason: Arc<str> = err.to_string().into();
     tracing::error!(error = %reason, "model failed to load");
     state.send_replace(WorkerState::Failed(reason.clone()));
-    while let Some(job) = queue.blocking_recv() {
+    while let Ok(job) = queue.recv() {
         let _ = job.reply.send(Err(WorkerError::Failed(reason.to_string())));
     }
 }
 
-fn serve(encoder: &Encoder, job: Job, max_batch_tokens: usize) {
-    let _entered = job.span.enter();
-    let queue_seconds = job.enqueued.elapsed().as_secs_f64();
+/// Limits of one gathering of jobs.
+struct Batching {
+    max_batch_tokens: usize,
+    max_wait: Duration,
+}
+
+/// Dynamic batching: after the first job, keeps taking queued jobs until their sequences
+/// fill the token budget or `max_wait` has passed since the first arrived, so that many
+/// small concurrent requests share forward passes.
+fn gather(first: Job, queue: &Receiver<Job>, batching: &Batching) -> Vec<Job> {
+    let deadline = first.enqueued + batching.max_wait;
+    let mut tokens = job_tokens(&first);
+    let mut jobs = vec![first];
+    while tokens < batching.max_batch_tokens {
+        let next = match queue.try_recv() {
+            Ok(job) => Ok(job),
+            Err(TryRecvError::Empty) => {
+                queue.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            }
+            Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+        };
+        match next {
+            Ok(job) => {
+                tokens += job_tokens(&job);
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    jobs
+}
+
+fn job_tokens(job: &Job) -> usize {
+    job.sequences.iter().map(Vec::len).sum()
+}
+
+/// Encodes every sequence of `jobs` in shared length-sorted batches, then answers each
+/// job with its own vectors in its own order.
+fn serve(encoder: &Encoder, jobs: Vec<Job>, max_batch_tokens: usize) {
     let started = Instant::now();
-    let result = encode_job(encoder, &job.sequences, max_batch_tokens);
-    tracing::debug!(
-        sequences = job.sequences.len(),
-        tokens = job.sequences.iter().map(Vec::len).sum::<usize>(),
-        queue_seconds,
-        inference_seconds = started.elapsed().as_secs_f64(),
-        "encoded"
-    );
-    // The caller may have gone away (deadline, cancel); nothing to do then.
-    let _ = job.reply.send(result);
+    let sequences: Vec<&[u32]> = jobs
+        .iter()
+        .flat_map(|job| job.sequences.iter().map(Vec::as_slice))
+        .collect();
+    let result = encode_all(encoder, &sequences, max_batch_tokens);
+    let inference_seconds = started.elapsed().as_secs_f64();
+    let mut vectors =
+        match result {
+            Ok(vectors) => vectors.into_iter(),
+            Err(err) => {
+                let reason = err.to_string();
+                tracing::error!(error = %reason, jobs = jobs.len(), "encoding failed");
+                for job in jobs {
+                    let _ = job.reply.send(Err(WorkerError::Model(
+                        longview_models::ModelError::Fetch(reason.clone()),
+                    )));
+                }
+                return;
+            }
+        };
+    let job_count = jobs.len();
+    for job in jobs {
+        let _entered = job.span.enter();
+        let own: Vec<Vec<f32>> = vectors.by_ref().take(job.sequences.len()).collect();
+        tracing::debug!(
+            sequences = job.sequences.len(),
+            tokens = job_tokens(&job),
+            shared_with = job_count - 1,
+            queue_seconds = (started - job.enqueued).as_secs_f64(),
+            inference_seconds,
+            "encoded"
+        );
+        // The caller may have gone away (deadline, cancel); nothing to do then.
+        let _ = job.reply.send(Ok(own));
+    }
 }
 
 /// Encodes in length-sorted batches under the token budget, returning vectors in the
-/// caller's order.
-fn encode_job(
+/// order given.
+fn encode_all(
     encoder: &Encoder,
-    sequences: &[Vec<u32>],
+    sequences: &[&[u32]],
     max_batch_tokens: usize,
 ) -> Result<Vec<Vec<f32>>, WorkerError> {
     let special = encoder.info().special_tokens;
@@ -108,7 +180,7 @@ fn encode_job(
     let mut vectors = vec![Vec::new(); sequences.len()];
     for batch in batches {
         let members = &order[batch];
-        let inputs: Vec<&[u32]> = members.iter().map(|&i| sequences[i].as_slice()).collect();
+        let inputs: Vec<&[u32]> = members.iter().map(|&i| sequences[i]).collect();
         for (&index, vector) in members.iter().zip(encoder.encode(&inputs)?) {
             vectors[index] = vector;
         }

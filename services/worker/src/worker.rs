@@ -6,8 +6,10 @@ use longview_core::TokenizedText;
 use longview_models::{DeviceKind, ModelInfo, TextTokenizer};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::time::Duration;
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 /// How a worker loads and runs its model.
 #[derive(Debug)]
@@ -18,6 +20,10 @@ pub struct WorkerConfig {
     pub queue_capacity: usize,
     /// Upper bound on padded tokens (sequences × longest) per forward pass.
     pub max_batch_tokens: usize,
+    /// Share forward passes between concurrent requests.
+    pub dynamic_batching: bool,
+    /// How long the first request of a batch may wait for others to join it.
+    pub max_batch_wait: Duration,
     /// When set, loading waits until this fires: lets an orchestrator (or a test) order
     /// start-up and observe the not-yet-serving state.
     pub start_signal: Option<oneshot::Receiver<()>>,
@@ -30,6 +36,8 @@ impl WorkerConfig {
             device: DeviceKind::Cpu,
             queue_capacity: 256,
             max_batch_tokens: 8192,
+            dynamic_batching: true,
+            max_batch_wait: Duration::from_millis(2),
             start_signal: None,
         }
     }
@@ -53,7 +61,7 @@ pub enum WorkerState {
 /// A cloneable handle to one model thread.
 #[derive(Clone, Debug)]
 pub struct Worker {
-    jobs: mpsc::Sender<Job>,
+    jobs: SyncSender<Job>,
     state: watch::Receiver<WorkerState>,
     capacity: usize,
 }
@@ -62,7 +70,7 @@ impl Worker {
     /// Starts the model thread; loading and warm-up happen there, so this returns at once.
     pub fn spawn(config: WorkerConfig) -> Result<Self, WorkerError> {
         let capacity = config.queue_capacity.max(1);
-        let (jobs, queue) = mpsc::channel(capacity);
+        let (jobs, queue) = sync_channel(capacity);
         let (state_tx, state) = watch::channel(WorkerState::Loading);
         std::thread::Builder::new()
             .name("longview-model".into())
@@ -129,10 +137,10 @@ impl Worker {
             enqueued: Instant::now(),
         };
         self.jobs.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => WorkerError::QueueFull {
+            TrySendError::Full(_) => WorkerError::QueueFull {
                 capacity: self.capacity,
             },
-            mpsc::error::TrySendError::Closed(_) => WorkerError::Stopped,
+            TrySendError::Disconnected(_) => WorkerError::Stopped,
         })?;
         answer.await.map_err(|_| WorkerError::Stopped)?
     }
