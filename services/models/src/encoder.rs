@@ -1,11 +1,44 @@
-//! A BERT-family encoder: token sequences in, pooled L2-normalised vectors out.
+//! A BERT-family encoder: token sequences in, pooled L2-normalised vectors out, on one of
+//! two backends computing the same function.
 
-use crate::{DeviceKind, ModelDir, ModelError, Pooling, TextTokenizer};
-use candle_core::{D, DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use crate::candle_bert::CandleBert;
+use crate::{DeviceKind, FastBert, ModelDir, ModelError, TextTokenizer};
 use serde::Serialize;
 use std::sync::Arc;
+
+/// Which implementation runs the encoder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Longview's packed CPU encoder (no padding, fused kernels). CPU only.
+    #[default]
+    Fast,
+    /// candle's `BertModel`: the reference path, and the one that runs on CUDA.
+    Exact,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fast" => Ok(Backend::Fast),
+            "exact" => Ok(Backend::Exact),
+            other => Err(format!(
+                "unknown encoder backend {other:?} (expected fast or exact)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Fast => "fast",
+            Backend::Exact => "exact",
+        })
+    }
+}
 
 /// What a loaded encoder is, for responses, health and logs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -20,44 +53,49 @@ pub struct ModelInfo {
     pub special_tokens: usize,
     pub device: String,
     pub dtype: String,
+    pub backend: Backend,
 }
 
-/// A loaded encoder. Not thread-safe by design: it lives on one model thread.
+enum Runtime {
+    Fast(FastBert),
+    Exact(CandleBert),
+}
+
+/// A loaded encoder. It lives on one model thread.
 pub struct Encoder {
-    model: BertModel,
+    runtime: Runtime,
     tokenizer: Arc<TextTokenizer>,
-    device: Device,
-    pooling: Pooling,
     info: ModelInfo,
 }
 
 impl Encoder {
-    /// Loads the model in `dir` onto `device`.
-    pub fn load(dir: &ModelDir, device: DeviceKind) -> Result<Self, ModelError> {
+    /// Loads the model in `dir` onto `device` with `backend` (CUDA always runs the exact
+    /// backend, since the fast one is CPU code).
+    pub fn load(dir: &ModelDir, device: DeviceKind, backend: Backend) -> Result<Self, ModelError> {
         let tokenizer = Arc::new(TextTokenizer::from_file(&dir.tokenizer())?);
-        let config: Config =
-            serde_json::from_value(dir.config.clone()).map_err(|source| ModelError::Json {
-                path: dir.root.join("config.json"),
-                source,
-            })?;
-        let dtype = device.dtype();
-        let candle_device = device.open()?;
-        let model = load_weights(dir, &config, dtype, &candle_device)?;
+        let backend = if device == DeviceKind::Cpu {
+            backend
+        } else {
+            Backend::Exact
+        };
+        let runtime = match backend {
+            Backend::Fast => Runtime::Fast(FastBert::load(dir)?),
+            Backend::Exact => Runtime::Exact(CandleBert::load(dir, device, tokenizer.pad_id())?),
+        };
         let info = ModelInfo {
             name: dir.name.clone(),
             version: dir.version.clone(),
-            dimensions: config.hidden_size,
+            dimensions: dir.config["hidden_size"].as_u64().unwrap_or(0) as usize,
             max_positions: dir.max_positions,
             trained_seq_len: dir.trained_seq_len,
             special_tokens: tokenizer.special_tokens().count(),
             device: device.to_string(),
-            dtype: format!("{dtype:?}").to_lowercase(),
+            dtype: format!("{:?}", device.dtype()).to_lowercase(),
+            backend,
         };
         Ok(Self {
-            model,
+            runtime,
             tokenizer,
-            device: candle_device,
-            pooling: dir.pooling,
             info,
         })
     }
@@ -71,82 +109,39 @@ impl Encoder {
         self.tokenizer.clone()
     }
 
-    /// Encodes content token sequences (special tokens are added here) as one padded batch.
+    /// Encodes content token sequences (special tokens are added here) as one batch.
     pub fn encode(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>, ModelError> {
         if sequences.is_empty() {
             return Ok(Vec::new());
         }
-        let (ids, mask) = self.pad_batch(sequences)?;
-        let type_ids = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
-        let pooled = pool(&hidden, &mask, self.pooling)?;
-        Ok(l2_normalise(&pooled)?.to_dtype(DType::F32)?.to_vec2()?)
-    }
-
-    /// Token ids with special tokens, padded to the batch's longest, and the attention mask.
-    fn pad_batch(&self, sequences: &[&[u32]]) -> Result<(Tensor, Tensor), ModelError> {
         let special = self.tokenizer.special_tokens();
-        let longest = sequences.iter().map(|s| s.len()).max().unwrap_or(0) + special.count();
-        if longest > self.info.max_positions {
+        let full: Vec<Vec<u32>> = sequences
+            .iter()
+            .map(|s| {
+                special
+                    .prefix
+                    .iter()
+                    .chain(s.iter())
+                    .chain(special.suffix.iter())
+                    .copied()
+                    .collect()
+            })
+            .collect();
+        if let Some(longest) = full
+            .iter()
+            .map(Vec::len)
+            .max()
+            .filter(|&l| l > self.info.max_positions)
+        {
             return Err(ModelError::SequenceTooLong {
                 tokens: longest,
                 max_positions: self.info.max_positions,
             });
         }
-        let mut ids = Vec::with_capacity(sequences.len() * longest);
-        let mut mask = Vec::with_capacity(sequences.len() * longest);
-        for sequence in sequences {
-            let before = ids.len();
-            ids.extend(
-                special
-                    .prefix
-                    .iter()
-                    .chain(sequence.iter())
-                    .chain(special.suffix.iter()),
-            );
-            mask.resize(mask.len() + (ids.len() - before), 1u32);
-            ids.resize(before + longest, self.tokenizer.pad_id());
-            mask.resize(before + longest, 0u32);
-        }
-        let shape = (sequences.len(), longest);
-        Ok((
-            Tensor::from_vec(ids, shape, &self.device)?,
-            Tensor::from_vec(mask, shape, &self.device)?,
-        ))
-    }
-}
-
-#[allow(unsafe_code)]
-fn load_weights(
-    dir: &ModelDir,
-    config: &Config,
-    dtype: DType,
-    device: &Device,
-) -> Result<BertModel, ModelError> {
-    // SAFETY: the weights file is memory-mapped read-only; Longview never writes to model
-    // files while they are loaded, and `models pull` replaces them only by rename.
-    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[dir.weights()], dtype, device)? };
-    Ok(BertModel::load(vb, config)?)
-}
-
-/// Pools token vectors `[batch, tokens, hidden]` into `[batch, hidden]`, ignoring padding.
-fn pool(hidden: &Tensor, mask: &Tensor, pooling: Pooling) -> candle_core::Result<Tensor> {
-    match pooling {
-        Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1),
-        Pooling::Mean => {
-            let mask = mask.to_dtype(hidden.dtype())?.unsqueeze(D::Minus1)?;
-            let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-            let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
-            summed.broadcast_div(&counts)
+        let views: Vec<&[u32]> = full.iter().map(Vec::as_slice).collect();
+        match &self.runtime {
+            Runtime::Fast(model) => model.encode(&views),
+            Runtime::Exact(model) => model.encode(&views),
         }
     }
-}
-
-fn l2_normalise(vectors: &Tensor) -> candle_core::Result<Tensor> {
-    let norms = vectors
-        .sqr()?
-        .sum_keepdim(D::Minus1)?
-        .sqrt()?
-        .clamp(1e-12, f64::MAX)?;
-    vectors.broadcast_div(&norms)
 }

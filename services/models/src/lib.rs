@@ -4,16 +4,19 @@
 //! Owns tokenizers, encoders, pooling, devices and fetching the default model. Must not
 //! depend on tonic or rdkafka: it knows nothing of transports.
 
+mod candle_bert;
 mod device;
 mod encoder;
 mod error;
+mod fast_bert;
 mod model_dir;
 pub mod pull;
 mod tokenizer;
 pub mod train;
 
 pub use device::DeviceKind;
-pub use encoder::{Encoder, ModelInfo};
+pub use encoder::{Backend, Encoder, ModelInfo};
 pub use error::ModelError;
+pub use fast_bert::FastBert;
 pub use model_dir::{ModelDir, Pooling};
 pub use tokenizer::{SpecialTokens, TextTokenizer};

@@ -4,7 +4,7 @@
 use crate::config::{ConfigError, ServeConfig, Target};
 use crate::telemetry::LogArgs;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use longview_models::DeviceKind;
+use longview_models::{Backend, DeviceKind};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// Device for models: cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
     #[arg(long, env = "LONGVIEW_DEVICE", default_value = "cpu")]
     pub device: DeviceKind,
+    /// Encoder implementation on CPU: fast (packed, fused; the default) or exact (candle's
+    /// reference BERT). CUDA devices always use exact.
+    #[arg(long, env = "LONGVIEW_ENCODER", default_value = "fast")]
+    pub encoder: Backend,
     /// Jobs that may wait for the model; beyond that requests get RESOURCE_EXHAUSTED.
     #[arg(long, env = "LONGVIEW_QUEUE_CAPACITY", default_value_t = 256)]
     pub queue_capacity: usize,
@@ -94,6 +98,7 @@ impl ServeArgs {
             config.models_root = root;
         }
         config.device = self.device;
+        config.backend = self.encoder;
         config.queue_capacity = self.queue_capacity;
         config.max_batch_tokens = self.max_batch_tokens;
         config.dynamic_batching = self.dynamic_batching;

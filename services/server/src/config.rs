@@ -3,7 +3,7 @@
 use clap::ValueEnum;
 use longview_classify::ClassifyLimits;
 use longview_embed::EmbedLimits;
-use longview_models::DeviceKind;
+use longview_models::{Backend, DeviceKind};
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +47,8 @@ pub struct ServeConfig {
     pub models_root: PathBuf,
     #[serde(serialize_with = "display")]
     pub device: DeviceKind,
+    #[serde(serialize_with = "display")]
+    pub backend: Backend,
     pub queue_capacity: usize,
     pub max_batch_tokens: usize,
     pub dynamic_batching: bool,
@@ -69,6 +71,7 @@ impl ServeConfig {
             model_dir: None,
             models_root: longview_models::pull::default_models_root(),
             device: DeviceKind::Cpu,
+            backend: Backend::Fast,
             queue_capacity: 256,
             max_batch_tokens: 8192,
             dynamic_batching: true,

@@ -57,6 +57,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     let model_dir = prepare_model(&config).await?;
     let mut worker_config = WorkerConfig::new(model_dir);
     worker_config.device = config.device;
+    worker_config.backend = config.backend;
     worker_config.queue_capacity = config.queue_capacity;
     worker_config.max_batch_tokens = config.max_batch_tokens;
     worker_config.dynamic_batching = config.dynamic_batching;

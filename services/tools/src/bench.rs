@@ -5,7 +5,7 @@ use crate::ModelArgs;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use longview_classify::{ClassifyLimits, ClassifyService, HeadRegistry};
-use longview_models::{DeviceKind, Encoder, ModelDir};
+use longview_models::{Backend, DeviceKind, Encoder, ModelDir};
 use longview_proto::v1::{self as pb, classify_server::Classify};
 use std::process::Command;
 use std::sync::Arc;
@@ -119,41 +119,76 @@ fn embed(
     let dir = model.model_dir()?;
     let model =
         ModelDir::open(&dir).with_context(|| format!("model directory {}", dir.display()))?;
-    let encoder = Encoder::load(&model, DeviceKind::Cpu)?;
-    let info = encoder.info().clone();
+    let fast = Encoder::load(&model, DeviceKind::Cpu, Backend::Fast)?;
+    let exact = Encoder::load(&model, DeviceKind::Cpu, Backend::Exact)?;
+    let info = fast.info().clone();
     let content = tokens
         .checked_sub(info.special_tokens)
         .filter(|&n| n > 0)
         .context("--tokens leaves no content")?;
-    let corpus = encoder.tokenizer().tokenize(&CORPUS.join(" "))?;
+    let corpus = fast.tokenizer().tokenize(&CORPUS.join(" "))?;
     let sequence: Vec<u32> = corpus.ids.iter().copied().cycle().take(content).collect();
     println!(
-        "encoder: {} ({}) on {} {}, {tokens} tokens per sequence",
-        info.name, info.version, info.device, info.dtype
+        "encoder: {} ({}) on cpu f32, {tokens} tokens per sequence, {} threads",
+        info.name,
+        info.version,
+        rayon_threads()
     );
     println!(
-        "{:>6}  {:>12}  {:>12}  {:>8}",
-        "batch", "tokens/s", "ms/batch p50", "batches"
+        "quality: worst cosine fast vs exact over {} texts: {:.7}",
+        CORPUS.len() * 2,
+        worst_cosine(&fast, &exact)?
+    );
+    println!(
+        "{:>6}  {:>14}  {:>14}  {:>8}",
+        "batch", "exact tok/s", "fast tok/s", "ratio"
     );
     for &batch in batch_sizes {
         let inputs: Vec<&[u32]> = vec![sequence.as_slice(); batch];
-        encoder.encode(&inputs)?;
-        let mut times = Vec::new();
+        // Alternate the two in rounds (A B A B) so machine noise hits both alike.
+        let (mut exact_times, mut fast_times) = (Vec::new(), Vec::new());
         let started = Instant::now();
-        while started.elapsed() < budget || times.len() < 3 {
-            let one = Instant::now();
-            encoder.encode(&inputs)?;
-            times.push(one.elapsed().as_secs_f64());
+        while started.elapsed() < budget * 2 || fast_times.len() < 3 {
+            exact_times.push(time(&exact, &inputs)?);
+            fast_times.push(time(&fast, &inputs)?);
         }
-        times.sort_by(f64::total_cmp);
-        let rate = (batch * tokens * times.len()) as f64 / times.iter().sum::<f64>();
-        println!(
-            "{batch:>6}  {rate:>12.0}  {:>12.1}  {:>8}",
-            times[times.len() / 2] * 1e3,
-            times.len()
-        );
+        let rate =
+            |times: &[f64]| (batch * tokens * times.len()) as f64 / times.iter().sum::<f64>();
+        let (e, f) = (rate(&exact_times), rate(&fast_times));
+        println!("{batch:>6}  {e:>14.0}  {f:>14.0}  {:>7.2}x", f / e);
     }
     Ok(())
+}
+
+fn time(encoder: &Encoder, inputs: &[&[u32]]) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    encoder.encode(inputs)?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn rayon_threads() -> usize {
+    rayon::current_num_threads()
+}
+
+/// The lowest cosine between the two backends' vectors for the corpus sentences, alone
+/// and joined, in one mixed-length batch.
+fn worst_cosine(fast: &Encoder, exact: &Encoder) -> anyhow::Result<f64> {
+    let tokenizer = fast.tokenizer();
+    let texts: Vec<String> = CORPUS
+        .iter()
+        .map(|s| s.to_string())
+        .chain(CORPUS.windows(3).map(|w| w.join(" ")))
+        .collect();
+    let sequences = texts
+        .iter()
+        .map(|t| tokenizer.tokenize(t).map(|t| t.ids))
+        .collect::<Result<Vec<_>, _>>()?;
+    let views: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
+    let (a, b) = (fast.encode(&views)?, exact.encode(&views)?);
+    Ok(a.iter()
+        .zip(&b)
+        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p * q) as f64).sum::<f64>())
+        .fold(1.0, f64::min))
 }
 
 /// Runs each size in a child process and prints the table, relative to the smallest size.

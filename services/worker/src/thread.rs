@@ -59,14 +59,14 @@ pub(crate) fn run_model_thread(
 fn load_and_warm(config: &WorkerConfig) -> Result<Encoder, WorkerError> {
     let started = Instant::now();
     let dir = ModelDir::open(&config.model_dir)?;
-    let encoder = Encoder::load(&dir, config.device)?;
+    let encoder = Encoder::load(&dir, config.device, config.backend)?;
     let load_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
     warm_up(&encoder)?;
     let info = encoder.info();
     tracing::info!(
-        model = %info.name, version = %info.version, device = %info.device, dtype = %info.dtype,
+        model = %info.name, version = %info.version, device = %info.device, dtype = %info.dtype, backend = %info.backend,
         dimensions = info.dimensions, max_positions = info.max_positions, load_seconds,
         warm_up_seconds = started.elapsed().as_secs_f64(), "model loaded and warm"
     );

@@ -3,7 +3,7 @@
 use crate::WorkerError;
 use crate::thread::{Job, run_model_thread};
 use longview_core::TokenizedText;
-use longview_models::{DeviceKind, ModelInfo, TextTokenizer};
+use longview_models::{Backend, DeviceKind, ModelInfo, TextTokenizer};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -16,6 +16,7 @@ use tokio::sync::{oneshot, watch};
 pub struct WorkerConfig {
     pub model_dir: PathBuf,
     pub device: DeviceKind,
+    pub backend: Backend,
     /// Jobs that may wait for the model thread; more are refused with `QueueFull`.
     pub queue_capacity: usize,
     /// Upper bound on padded tokens (sequences × longest) per forward pass.
@@ -34,6 +35,7 @@ impl WorkerConfig {
         Self {
             model_dir,
             device: DeviceKind::Cpu,
+            backend: Backend::Fast,
             queue_capacity: 256,
             max_batch_tokens: 8192,
             dynamic_batching: true,
