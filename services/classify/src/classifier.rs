@@ -140,7 +140,7 @@ async fn encode_and_score(
         .iter()
         .map(|w| tokens.ids[w.tokens.clone()].to_vec())
         .collect();
-    let vectors = worker.encode(sequences).await?;
+    let vectors = worker.encode_as(sequences, scorer.output()).await?;
     for (window, vector) in pending.drain(..).zip(vectors) {
         let scores = scorer.window(&vector);
         reading.push(window, scores, &vector);

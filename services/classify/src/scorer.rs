@@ -2,6 +2,7 @@
 
 use crate::zero_shot::ZeroShotScorer;
 use longview_core::head::ClassifierHead;
+use longview_worker::Output;
 use std::sync::Arc;
 
 /// What one window says about every label.
@@ -26,6 +27,14 @@ pub enum Scorer {
 }
 
 impl Scorer {
+    /// What the encoder must return per window for this scorer.
+    pub fn output(&self) -> Output {
+        match self {
+            Scorer::Head(head) if head.reads_first_state() => Output::FirstState,
+            _ => Output::Embedding,
+        }
+    }
+
     pub fn window(&self, vector: &[f32]) -> WindowScores {
         match self {
             Scorer::ZeroShot(zero_shot) => {

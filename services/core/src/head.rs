@@ -31,10 +31,29 @@ pub struct HeadSpec {
     pub encoder_version: String,
     pub window_size: usize,
     pub window_overlap: usize,
+    /// What the head reads per window: "embedding" (the pooled, normalised sentence
+    /// vector) or "first_state" (the first token's raw state, through a learned pooler).
+    #[serde(default = "default_features")]
+    pub features: String,
+    /// Logits are divided by this before softmax or sigmoid (set by calibration).
+    #[serde(default = "default_temperature")]
+    pub temperature: f32,
     /// Validation figures from training, for operators.
     #[serde(default)]
     pub metrics: serde_json::Value,
 }
+
+fn default_features() -> String {
+    FEATURES_EMBEDDING.to_string()
+}
+
+fn default_temperature() -> f32 {
+    1.0
+}
+
+/// `HeadSpec::features` values.
+pub const FEATURES_EMBEDDING: &str = "embedding";
+pub const FEATURES_FIRST_STATE: &str = "first_state";
 
 #[derive(Debug, Error)]
 pub enum HeadError {
@@ -59,39 +78,46 @@ pub struct AttentionWeights {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassifierHead {
     pub spec: HeadSpec,
-    weight: Vec<f32>,
-    bias: Vec<f32>,
-    attention: Option<AttentionWeights>,
+    weights: HeadWeights,
+}
+
+/// A head's parameters, row-major as Hugging Face stores dense layers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeadWeights {
+    /// Classifier [labels × dim] and bias [labels].
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub attention: Option<AttentionWeights>,
+    /// A BERT-style pooler applied to each window first: tanh(weight · x + bias), [dim × dim].
+    pub pooler: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 impl ClassifierHead {
     /// Builds a head from its parts, checking every shape against the spec.
-    pub fn new(
-        spec: HeadSpec,
-        weight: Vec<f32>,
-        bias: Vec<f32>,
-        attention: Option<AttentionWeights>,
-    ) -> Result<Self, String> {
+    pub fn new(spec: HeadSpec, weights: HeadWeights) -> Result<Self, String> {
         let (labels, dim) = (spec.labels.len(), spec.dimensions);
-        if weight.len() != labels * dim || bias.len() != labels {
+        if weights.weight.len() != labels * dim || weights.bias.len() != labels {
+            let (w, b) = (weights.weight.len(), weights.bias.len());
             return Err(format!(
-                "classifier is {}+{} values, expected {labels}×{dim}+{labels}",
-                weight.len(),
-                bias.len()
+                "classifier is {w}+{b} values, expected {labels}×{dim}+{labels}"
             ));
         }
-        if let Some(a) = &attention {
+        if let Some(a) = &weights.attention {
             let hidden = a.query.len();
             if a.proj.len() != hidden * dim || a.bias.len() != hidden {
                 return Err(format!("attention shapes do not match {hidden}×{dim}"));
             }
         }
-        Ok(Self {
-            spec,
-            weight,
-            bias,
-            attention,
-        })
+        if let Some((w, b)) = &weights.pooler
+            && (w.len() != dim * dim || b.len() != dim)
+        {
+            return Err(format!("pooler shapes do not match {dim}×{dim}"));
+        }
+        Ok(Self { spec, weights })
+    }
+
+    pub fn weights(&self) -> &HeadWeights {
+        &self.weights
     }
 
     pub fn labels(&self) -> &[String] {
@@ -99,22 +125,41 @@ impl ClassifierHead {
     }
 
     pub fn has_attention(&self) -> bool {
-        self.attention.is_some()
+        self.weights.attention.is_some()
+    }
+
+    /// True when windows must be encoded as first-token states rather than embeddings.
+    pub fn reads_first_state(&self) -> bool {
+        self.spec.features == FEATURES_FIRST_STATE
     }
 
     /// One logit per label for a vector (a window, or a pooled document).
     pub fn logits(&self, vector: &[f32]) -> Vec<f32> {
         let dim = self.spec.dimensions;
-        self.bias
+        let pooled;
+        let input = match &self.weights.pooler {
+            Some((w, b)) => {
+                pooled = b
+                    .iter()
+                    .enumerate()
+                    .map(|(o, b)| (b + dot(&w[o * dim..(o + 1) * dim], vector)).tanh())
+                    .collect::<Vec<f32>>();
+                &pooled
+            }
+            None => vector,
+        };
+        let w = &self.weights.weight;
+        self.weights
+            .bias
             .iter()
             .enumerate()
-            .map(|(l, b)| b + dot(&self.weight[l * dim..(l + 1) * dim], vector))
+            .map(|(l, b)| b + dot(&w[l * dim..(l + 1) * dim], input))
             .collect()
     }
 
     /// The attention score of one window, if the head learned attention.
     pub fn attention_score(&self, vector: &[f32]) -> Option<f32> {
-        let a = self.attention.as_ref()?;
+        let a = self.weights.attention.as_ref()?;
         let dim = self.spec.dimensions;
         let hidden =
             a.query.iter().enumerate().map(|(i, q)| {
@@ -125,10 +170,11 @@ impl ClassifierHead {
 
     /// Logits to scores: a distribution (multi-class) or independent probabilities.
     pub fn activate(&self, logits: &[f32]) -> Vec<f32> {
+        let t = self.spec.temperature;
         if self.spec.multi_label {
-            logits.iter().map(|&x| sigmoid(x)).collect()
+            logits.iter().map(|&x| sigmoid(x / t)).collect()
         } else {
-            softmax(logits, 1.0)
+            softmax(logits, t)
         }
     }
 
@@ -157,8 +203,18 @@ impl ClassifierHead {
             }),
             false => None,
         };
+        let pooler = match tensors.names().iter().any(|n| n.starts_with("pooler.")) {
+            true => Some((get("pooler.weight")?, get("pooler.bias")?)),
+            false => None,
+        };
         let (weight, bias) = (get("classifier.weight")?, get("classifier.bias")?);
-        Self::new(spec, weight, bias, attention).map_err(|e| format_error(&weights_path, e))
+        let weights = HeadWeights {
+            weight,
+            bias,
+            attention,
+            pooler,
+        };
+        Self::new(spec, weights).map_err(|e| format_error(&weights_path, e))
     }
 
     /// Writes the head into `dir` (created if missing).
@@ -168,11 +224,16 @@ impl ClassifierHead {
             source,
         })?;
         let (labels, dim) = (self.spec.labels.len(), self.spec.dimensions);
+        let w = &self.weights;
         let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = vec![
-            ("classifier.weight", vec![labels, dim], &self.weight),
-            ("classifier.bias", vec![labels], &self.bias),
+            ("classifier.weight", vec![labels, dim], &w.weight),
+            ("classifier.bias", vec![labels], &w.bias),
         ];
-        if let Some(a) = &self.attention {
+        if let Some((weight, bias)) = &w.pooler {
+            tensors.push(("pooler.weight", vec![dim, dim], weight));
+            tensors.push(("pooler.bias", vec![dim], bias));
+        }
+        if let Some(a) = &w.attention {
             let hidden = a.query.len();
             tensors.push(("attention.proj.weight", vec![hidden, dim], &a.proj));
             tensors.push(("attention.proj.bias", vec![hidden], &a.bias));
@@ -283,6 +344,8 @@ mod tests {
             encoder_version: "v".into(),
             window_size: 256,
             window_overlap: 32,
+            features: FEATURES_EMBEDDING.into(),
+            temperature: 1.0,
             metrics: serde_json::json!({"val_macro_f1": 0.5}),
         }
     }
@@ -294,13 +357,13 @@ mod tests {
             bias: vec![0.0, 0.1],
             query: vec![1.0, -1.0],
         };
-        let head = ClassifierHead::new(
-            spec(2, 3),
-            vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
-            vec![0.5, -0.5],
-            Some(attention),
-        )
-        .unwrap();
+        let weights = HeadWeights {
+            weight: vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            bias: vec![0.5, -0.5],
+            attention: Some(attention),
+            pooler: None,
+        };
+        let head = ClassifierHead::new(spec(2, 3), weights).unwrap();
         let dir = tempfile::tempdir().unwrap();
         head.save(dir.path()).unwrap();
         let loaded = ClassifierHead::load(dir.path()).unwrap();
@@ -310,8 +373,34 @@ mod tests {
     }
 
     #[test]
+    fn pooler_heads_round_trip_and_apply_tanh() {
+        let identity = vec![1.0, 0.0, 0.0, 1.0];
+        let weights = HeadWeights {
+            weight: vec![1.0, 0.0],
+            bias: vec![0.0],
+            attention: None,
+            pooler: Some((identity, vec![0.0, 0.0])),
+        };
+        let mut spec = spec(1, 2);
+        spec.features = FEATURES_FIRST_STATE.into();
+        let head = ClassifierHead::new(spec, weights).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        head.save(dir.path()).unwrap();
+        let loaded = ClassifierHead::load(dir.path()).unwrap();
+        assert_eq!(loaded, head);
+        assert!(loaded.reads_first_state());
+        assert!((loaded.logits(&[2.0, 5.0])[0] - 2.0f32.tanh()).abs() < 1e-6);
+    }
+
+    #[test]
     fn wrong_shapes_are_refused() {
-        assert!(ClassifierHead::new(spec(2, 3), vec![0.0; 5], vec![0.0; 2], None).is_err());
+        let weights = HeadWeights {
+            weight: vec![0.0; 5],
+            bias: vec![0.0; 2],
+            attention: None,
+            pooler: None,
+        };
+        assert!(ClassifierHead::new(spec(2, 3), weights).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The exact path: candle's `BertModel` on padded batches with the attention mask, then
 //! masked pooling. Runs on CPU or CUDA.
 
-use crate::{DeviceKind, ModelDir, ModelError, Pooling};
+use crate::{DeviceKind, ModelDir, ModelError, SequenceStates};
 use candle_core::{D, DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
@@ -9,7 +9,6 @@ use candle_transformers::models::bert::{BertModel, Config};
 pub struct CandleBert {
     model: BertModel,
     device: Device,
-    pooling: Pooling,
     pad_id: u32,
 }
 
@@ -25,18 +24,29 @@ impl CandleBert {
         Ok(Self {
             model,
             device: candle_device,
-            pooling: dir.pooling,
             pad_id,
         })
     }
 
-    /// Pooled, L2-normalised vectors of `sequences` (special tokens included).
-    pub fn encode(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>, ModelError> {
+    /// The first-token state and the masked mean state of each of `sequences` (special
+    /// tokens included), from the last layer.
+    pub fn encode(&self, sequences: &[&[u32]]) -> Result<Vec<SequenceStates>, ModelError> {
         let (ids, mask) = self.pad_batch(sequences)?;
         let type_ids = ids.zeros_like()?;
         let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
-        let pooled = pool(&hidden, &mask, self.pooling)?;
-        Ok(l2_normalise(&pooled)?.to_dtype(DType::F32)?.to_vec2()?)
+        let first: Vec<Vec<f32>> = hidden
+            .narrow(1, 0, 1)?
+            .squeeze(1)?
+            .to_dtype(DType::F32)?
+            .to_vec2()?;
+        let mean: Vec<Vec<f32>> = masked_mean(&hidden, &mask)?
+            .to_dtype(DType::F32)?
+            .to_vec2()?;
+        Ok(first
+            .into_iter()
+            .zip(mean)
+            .map(|(first, mean)| SequenceStates { first, mean })
+            .collect())
     }
 
     /// Token ids padded to the batch's longest, and the attention mask.
@@ -71,24 +81,10 @@ fn load_weights(
     Ok(BertModel::load(vb, config)?)
 }
 
-/// Pools token vectors `[batch, tokens, hidden]` into `[batch, hidden]`, ignoring padding.
-fn pool(hidden: &Tensor, mask: &Tensor, pooling: Pooling) -> candle_core::Result<Tensor> {
-    match pooling {
-        Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1),
-        Pooling::Mean => {
-            let mask = mask.to_dtype(hidden.dtype())?.unsqueeze(D::Minus1)?;
-            let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-            let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
-            summed.broadcast_div(&counts)
-        }
-    }
-}
-
-fn l2_normalise(vectors: &Tensor) -> candle_core::Result<Tensor> {
-    let norms = vectors
-        .sqr()?
-        .sum_keepdim(D::Minus1)?
-        .sqrt()?
-        .clamp(1e-12, f64::MAX)?;
-    vectors.broadcast_div(&norms)
+/// Mean of token vectors `[batch, tokens, hidden]` over the tokens the mask keeps.
+fn masked_mean(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    let mask = mask.to_dtype(hidden.dtype())?.unsqueeze(D::Minus1)?;
+    let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+    let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
+    summed.broadcast_div(&counts)
 }

@@ -2,7 +2,8 @@
 //! two backends computing the same function.
 
 use crate::candle_bert::CandleBert;
-use crate::{DeviceKind, FastBert, ModelDir, ModelError, TextTokenizer};
+use crate::sequence_head::SequenceHead;
+use crate::{DeviceKind, FastBert, ModelDir, ModelError, Pooling, TextTokenizer};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -40,6 +41,26 @@ impl std::fmt::Display for Backend {
     }
 }
 
+/// What the encoder returns for each sequence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Output {
+    /// The model's own answer: for an embedding model its sentence vector (pooled as the
+    /// directory says, L2-normalised); for a sequence classifier its class logits.
+    #[default]
+    Native,
+    /// The sentence vector (mean or first-token pooling, L2-normalised).
+    Embedding,
+    /// The first token's last-layer state, unnormalised: features for pooler-style heads.
+    FirstState,
+}
+
+/// The last-layer states a backend returns per sequence; the encoder pools from these.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SequenceStates {
+    pub first: Vec<f32>,
+    pub mean: Vec<f32>,
+}
+
 /// What a loaded encoder is, for responses, health and logs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ModelInfo {
@@ -54,6 +75,8 @@ pub struct ModelInfo {
     pub device: String,
     pub dtype: String,
     pub backend: Backend,
+    /// Class names, for sequence classifiers (whose native output is one logit per class).
+    pub labels: Option<Vec<String>>,
 }
 
 enum Runtime {
@@ -65,6 +88,8 @@ enum Runtime {
 pub struct Encoder {
     runtime: Runtime,
     tokenizer: Arc<TextTokenizer>,
+    pooling: Pooling,
+    head: Option<SequenceHead>,
     info: ModelInfo,
 }
 
@@ -82,6 +107,10 @@ impl Encoder {
             Backend::Fast => Runtime::Fast(FastBert::load(dir)?),
             Backend::Exact => Runtime::Exact(CandleBert::load(dir, device, tokenizer.pad_id())?),
         };
+        let head = match &dir.classifier_labels {
+            Some(labels) => Some(SequenceHead::load(dir, labels.clone())?),
+            None => None,
+        };
         let info = ModelInfo {
             name: dir.name.clone(),
             version: dir.version.clone(),
@@ -92,10 +121,13 @@ impl Encoder {
             device: device.to_string(),
             dtype: format!("{:?}", device.dtype()).to_lowercase(),
             backend,
+            labels: dir.classifier_labels.clone(),
         };
         Ok(Self {
             runtime,
             tokenizer,
+            pooling: dir.pooling,
+            head,
             info,
         })
     }
@@ -109,8 +141,18 @@ impl Encoder {
         self.tokenizer.clone()
     }
 
-    /// Encodes content token sequences (special tokens are added here) as one batch.
+    /// Encodes content token sequences (special tokens are added here) as one batch,
+    /// returning the model's native output.
     pub fn encode(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>, ModelError> {
+        self.encode_as(sequences, Output::Native)
+    }
+
+    /// Encodes content token sequences as one batch, returning `output` for each.
+    pub fn encode_as(
+        &self,
+        sequences: &[&[u32]],
+        output: Output,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
         if sequences.is_empty() {
             return Ok(Vec::new());
         }
@@ -139,9 +181,30 @@ impl Encoder {
             });
         }
         let views: Vec<&[u32]> = full.iter().map(Vec::as_slice).collect();
-        match &self.runtime {
-            Runtime::Fast(model) => model.encode(&views),
-            Runtime::Exact(model) => model.encode(&views),
+        let states = match &self.runtime {
+            Runtime::Fast(model) => model.encode(&views)?,
+            Runtime::Exact(model) => model.encode(&views)?,
+        };
+        Ok(states.into_iter().map(|s| self.finish(s, output)).collect())
+    }
+
+    fn finish(&self, states: SequenceStates, output: Output) -> Vec<f32> {
+        match (output, &self.head) {
+            (Output::Native, Some(head)) => head.logits(&states.first),
+            (Output::FirstState, _) => states.first,
+            (Output::Native | Output::Embedding, _) => {
+                let vector = match self.pooling {
+                    Pooling::Mean => states.mean,
+                    Pooling::Cls => states.first,
+                };
+                l2_normalised(vector)
+            }
         }
     }
+}
+
+fn l2_normalised(mut vector: Vec<f32>) -> Vec<f32> {
+    let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+    vector.iter_mut().for_each(|v| *v /= norm);
+    vector
 }

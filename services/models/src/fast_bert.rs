@@ -3,12 +3,11 @@
 //! the three attention projections run as one matrix multiply, bias, residual and layer
 //! norm are fused, and working buffers are reused between calls.
 //!
-//! It computes the same function as candle's `BertModel` followed by pooling; the two are
-//! compared in tests.
+//! It computes the same function as candle's `BertModel`; the two are compared in tests.
 
 mod kernels;
 
-use crate::{ModelDir, ModelError, Pooling};
+use crate::{ModelDir, ModelError, SequenceStates};
 use safetensors::{Dtype, SafeTensors};
 use std::sync::Mutex;
 
@@ -70,7 +69,6 @@ pub struct FastBert {
     token_type: Vec<f32>,
     embedding_norm: Norm,
     layers: Vec<Layer>,
-    pooling: Pooling,
     scratch: Mutex<Scratch>,
 }
 
@@ -95,13 +93,13 @@ impl FastBert {
             token_type: weights.get("embeddings.token_type_embeddings.weight")?,
             embedding_norm: weights.norm("embeddings.LayerNorm")?,
             layers,
-            pooling: dir.pooling,
             scratch: Mutex::default(),
         })
     }
 
-    /// Pooled, L2-normalised vectors of `sequences` (special tokens included).
-    pub fn encode(&self, sequences: &[&[u32]]) -> Result<Vec<Vec<f32>>, ModelError> {
+    /// The first-token state and the mean state of each of `sequences` (special tokens
+    /// included), from the last layer.
+    pub fn encode(&self, sequences: &[&[u32]]) -> Result<Vec<SequenceStates>, ModelError> {
         let lengths: Vec<usize> = sequences.iter().map(|s| s.len()).collect();
         if let Some(&longest) = lengths
             .iter()
@@ -239,7 +237,7 @@ impl FastBert {
         );
     }
 
-    fn pool(&self, hidden: &[f32], lengths: &[usize]) -> Vec<Vec<f32>> {
+    fn pool(&self, hidden: &[f32], lengths: &[usize]) -> Vec<SequenceStates> {
         let h = self.dims.hidden;
         let mut start = 0;
         lengths
@@ -247,19 +245,14 @@ impl FastBert {
             .map(|&len| {
                 let rows = &hidden[start * h..(start + len) * h];
                 start += len;
-                let mut vector = match self.pooling {
-                    Pooling::Cls => rows[..h].to_vec(),
-                    Pooling::Mean => {
-                        let mut sum = vec![0.0f32; h];
-                        rows.chunks_exact(h)
-                            .for_each(|row| sum.iter_mut().zip(row).for_each(|(s, v)| *s += v));
-                        sum.iter_mut().for_each(|s| *s /= len.max(1) as f32);
-                        sum
-                    }
-                };
-                let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-                vector.iter_mut().for_each(|v| *v /= norm);
-                vector
+                let mut mean = vec![0.0f32; h];
+                rows.chunks_exact(h)
+                    .for_each(|row| mean.iter_mut().zip(row).for_each(|(s, v)| *s += v));
+                mean.iter_mut().for_each(|s| *s /= len.max(1) as f32);
+                SequenceStates {
+                    first: rows[..h].to_vec(),
+                    mean,
+                }
             })
             .collect()
     }

@@ -11,11 +11,12 @@ mod error;
 mod fast_bert;
 mod model_dir;
 pub mod pull;
+pub mod sequence_head;
 mod tokenizer;
 pub mod train;
 
 pub use device::DeviceKind;
-pub use encoder::{Backend, Encoder, ModelInfo};
+pub use encoder::{Backend, Encoder, ModelInfo, Output, SequenceStates};
 pub use error::ModelError;
 pub use fast_bert::FastBert;
 pub use model_dir::{ModelDir, Pooling};

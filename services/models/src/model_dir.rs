@@ -27,6 +27,8 @@ pub struct ModelDir {
     /// (sentence-transformers' max_seq_length); otherwise the position limit.
     pub trained_seq_len: usize,
     pub pooling: Pooling,
+    /// Label names when the directory holds a sequence-classification model.
+    pub classifier_labels: Option<Vec<String>>,
 }
 
 /// Written by `longview models pull` beside the model files.
@@ -61,6 +63,7 @@ impl ModelDir {
             .min(max_positions);
         let (name, version) = identify(root)?;
         let pooling = read_pooling(root)?;
+        let classifier_labels = crate::sequence_head::classifier_labels(&config);
         Ok(Self {
             root: root.to_path_buf(),
             name,
@@ -69,6 +72,7 @@ impl ModelDir {
             max_positions,
             trained_seq_len,
             pooling,
+            classifier_labels,
         })
     }
 

@@ -36,6 +36,9 @@ impl HeadAggregation {
 pub struct Example {
     pub windows: Vec<Vec<f32>>,
     pub targets: Vec<f32>,
+    /// How much this example counts in the loss (1 for most; more for a small source that
+    /// matters, such as in-domain sentences beside a large general corpus).
+    pub weight: f32,
 }
 
 #[derive(Clone, Debug)]
@@ -49,6 +52,9 @@ pub struct TrainConfig {
     /// Epochs without a better validation loss before stopping.
     pub patience: usize,
     pub attention_dim: usize,
+    /// Learn a BERT-style pooler (dense + tanh) before the classifier, as
+    /// `…ForSequenceClassification` models have; used on first-token states.
+    pub pooler: bool,
     pub validation_fraction: f64,
     pub seed: u64,
 }
@@ -64,6 +70,7 @@ impl Default for TrainConfig {
             max_epochs: 200,
             patience: 12,
             attention_dim: 64,
+            pooler: false,
             validation_fraction: 0.1,
             seed: 17,
         }
@@ -77,6 +84,8 @@ pub struct TrainedHead {
     pub bias: Vec<f32>,
     /// (proj [a × dim], proj bias [a], query [a]) for attention heads.
     pub attention: Option<(Vec<f32>, Vec<f32>, Vec<f32>)>,
+    /// (weight [dim × dim], bias [dim]) when trained with a pooler.
+    pub pooler: Option<(Vec<f32>, Vec<f32>)>,
     pub report: TrainReport,
 }
 
@@ -105,6 +114,7 @@ struct Params {
     weight: Var,
     bias: Var,
     attention: Option<(Var, Var, Var)>,
+    pooler: Option<(Var, Var)>,
 }
 
 /// Trains a head on `examples` (at least two). The last `validation_fraction` of a seeded
@@ -220,10 +230,15 @@ fn init_params(
         }
         _ => None,
     };
+    let pooler = match config.pooler {
+        true => Some((uniform(dim, dim)?, Var::zeros(dim, DType::F32, device)?)),
+        false => None,
+    };
     Ok(Params {
         weight,
         bias: Var::zeros(labels, DType::F32, device)?,
         attention,
+        pooler,
     })
 }
 
@@ -232,6 +247,9 @@ impl Params {
         let mut vars = vec![self.weight.clone(), self.bias.clone()];
         if let Some((proj, proj_bias, query)) = &self.attention {
             vars.extend([proj.clone(), proj_bias.clone(), query.clone()]);
+        }
+        if let Some((weight, bias)) = &self.pooler {
+            vars.extend([weight.clone(), bias.clone()]);
         }
         vars
     }
@@ -244,10 +262,15 @@ impl Params {
             Some((proj, bias, query)) => Some((flat(proj)?, flat(bias)?, flat(query)?)),
             None => None,
         };
+        let pooler = match &self.pooler {
+            Some((weight, bias)) => Some((flat(weight)?, flat(bias)?)),
+            None => None,
+        };
         Ok(TrainedHead {
             weight: flat(&self.weight)?,
             bias: flat(&self.bias)?,
             attention,
+            pooler,
             report: TrainReport::default(),
         })
     }
@@ -261,7 +284,12 @@ impl Params {
         aggregation: HeadAggregation,
     ) -> candle_core::Result<Tensor> {
         let linear = |x: &Tensor| {
-            x.broadcast_matmul(&self.weight.t()?)?
+            let pooled = match &self.pooler {
+                Some((w, b)) => x.broadcast_matmul(&w.t()?)?.broadcast_add(b)?.tanh()?,
+                None => x.clone(),
+            };
+            pooled
+                .broadcast_matmul(&self.weight.t()?)?
                 .broadcast_add(&self.bias)
         };
         // Padded windows get a large negative offset so max and softmax ignore them.
@@ -338,19 +366,23 @@ fn batch_loss(
     device: &Device,
 ) -> candle_core::Result<Tensor> {
     let (windows, mask, targets) = batch_tensors(examples, batch, device)?;
+    let weights: Vec<f32> = batch.iter().map(|&i| examples[i].weight).collect();
+    let weights = Tensor::from_vec(weights, batch.len(), device)?;
     let logits = params.forward(&windows, &mask, config.aggregation)?;
-    if config.multi_label {
-        stable_bce_with_logits(&logits, &targets)
+    let per_example = if config.multi_label {
+        stable_bce_with_logits(&logits, &targets)?.mean(D::Minus1)?
     } else {
-        candle_nn::loss::cross_entropy(&logits, &targets.argmax(D::Minus1)?)
-    }
+        let log_probabilities = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        (log_probabilities * &targets)?.sum(D::Minus1)?.neg()?
+    };
+    (per_example * &weights)?.sum_all()? / weights.sum_all()?.to_scalar::<f32>()? as f64
 }
 
 /// Binary cross-entropy on logits, computed as max(x, 0) − x·y + log(1 + e^−|x|) so that
 /// confident logits never take the log of zero.
 fn stable_bce_with_logits(logits: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
     let softplus = (logits.abs()?.neg()?.exp()? + 1.0)?.log()?;
-    (logits.relu()? - (logits * targets)? + softplus)?.mean_all()
+    logits.relu()? - (logits * targets)? + softplus
 }
 
 fn evaluate(
@@ -393,10 +425,18 @@ pub fn document_logits(
         )),
         None => None,
     };
+    let pooler = match &head.pooler {
+        Some((weight, bias)) => Some((
+            var(weight, (dim, dim))?,
+            Var::from_tensor(&Tensor::new(bias.as_slice(), &device)?)?,
+        )),
+        None => None,
+    };
     let params = Params {
         weight: var(&head.weight, (labels, dim))?,
         bias: Var::from_tensor(&Tensor::new(head.bias.as_slice(), &device)?)?,
         attention,
+        pooler,
     };
     let (windows, mask, _) = batch_tensors(std::slice::from_ref(example), &[0], &device)?;
     Ok(params
@@ -427,7 +467,11 @@ mod tests {
                     .collect();
                 let mut targets = vec![0.0; 2];
                 targets[class] = 1.0;
-                Example { windows, targets }
+                Example {
+                    windows,
+                    targets,
+                    weight: 1.0,
+                }
             })
             .collect()
     }
@@ -464,10 +508,26 @@ mod tests {
     }
 
     #[test]
+    fn pooler_heads_learn() {
+        let (train, test) = (toy_examples(200, 3), toy_examples(60, 4));
+        let config = TrainConfig {
+            aggregation: HeadAggregation::Mean,
+            pooler: true,
+            max_epochs: 60,
+            ..Default::default()
+        };
+        let head = train_head(&train, &config, &mut |_, _, _| {}).unwrap();
+        assert!(head.pooler.is_some());
+        assert!(accuracy(&head, &test, HeadAggregation::Mean) > 0.9);
+    }
+
+    #[test]
     fn multi_label_loss_is_finite_for_confident_logits() {
         let logits = Tensor::new(&[[80.0f32, -80.0]], &Device::Cpu).unwrap();
         let targets = Tensor::new(&[[0.0f32, 1.0]], &Device::Cpu).unwrap();
         let loss = stable_bce_with_logits(&logits, &targets)
+            .unwrap()
+            .mean_all()
             .unwrap()
             .to_scalar::<f32>()
             .unwrap();

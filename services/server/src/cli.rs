@@ -5,6 +5,7 @@ use crate::config::{ConfigError, ServeConfig, Target};
 use crate::telemetry::LogArgs;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use longview_models::{Backend, DeviceKind};
+use longview_sentiment::Watchlist;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,6 +28,8 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Classify a document with a running server.
     Classify(ClassifyArgs),
+    /// Sentiment of texts (documents, sentences, entities) with a running server.
+    Sentiment(SentimentArgs),
     /// Fetch and inspect models.
     Models(ModelsArgs),
     /// Train heads on frozen encoder features.
@@ -84,6 +87,13 @@ pub struct ServeArgs {
     /// Bytes per classified document (unary or streamed).
     #[arg(long, env = "LONGVIEW_MAX_DOCUMENT_BYTES", default_value_t = 16 << 20)]
     pub max_document_bytes: usize,
+    /// A Hugging Face sequence-classification directory (BertForSequenceClassification
+    /// with id2label) to answer Sentiment with, instead of the default trained head.
+    #[arg(long, env = "LONGVIEW_SENTIMENT_MODEL")]
+    pub sentiment_model: Option<PathBuf>,
+    /// JSON array of {"ticker", "name", "aliases"} that entity sentiment looks for.
+    #[arg(long, env = "LONGVIEW_WATCHLIST")]
+    pub watchlist: Option<PathBuf>,
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "LONGVIEW_DRAIN_SECONDS", default_value_t = 30)]
     pub drain_seconds: u64,
@@ -107,6 +117,10 @@ impl ServeArgs {
         config.classify.max_document_tokens = self.max_document_tokens;
         config.classify.max_document_bytes = self.max_document_bytes;
         config.drain_deadline = Duration::from_secs(self.drain_seconds);
+        config.sentiment_model = self.sentiment_model;
+        if let Some(path) = &self.watchlist {
+            config.watchlist = std::sync::Arc::new(read_watchlist(path)?);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -222,6 +236,8 @@ pub struct TrainArgs {
 pub enum TrainCommand {
     /// A classification head (label set) the server then serves by name.
     Classifier(longview_tools::train::TrainClassifierArgs),
+    /// The default sentiment head (Rotten Tomatoes and financial sentences, calibrated).
+    Sentiment(longview_tools::sentiment::TrainSentimentArgs),
 }
 
 #[derive(Debug, Args)]
@@ -234,4 +250,32 @@ pub struct EvalArgs {
 pub enum EvalCommand {
     /// Long news articles: windowed reading against truncation at 512 tokens.
     Classify(longview_tools::eval_classify::EvalClassifyArgs),
+    /// Sentiment on held-out Rotten Tomatoes and financial sentences, against a baseline.
+    Sentiment(longview_tools::sentiment::EvalSentimentArgs),
+}
+
+fn read_watchlist(path: &std::path::Path) -> Result<Watchlist, ConfigError> {
+    let invalid = |problem: String| ConfigError::Invalid {
+        flag: "--watchlist",
+        problem: format!("{}: {problem}", path.display()),
+    };
+    let json = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
+    Watchlist::from_json(&json).map_err(invalid)
+}
+
+#[derive(Debug, Args)]
+pub struct SentimentArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Texts to analyse, one document each (or use --file).
+    pub texts: Vec<String>,
+    /// Analyse this file as one document ("-" for stdin).
+    #[arg(long, env = "LONGVIEW_SENTIMENT_FILE")]
+    pub file: Option<PathBuf>,
+    /// Show each sentence's sentiment.
+    #[arg(long, env = "LONGVIEW_SENTENCES")]
+    pub sentences: bool,
+    /// Names to treat as entities besides cashtags and the server's watchlist.
+    #[arg(long, env = "LONGVIEW_ENTITIES", value_delimiter = ',')]
+    pub entities: Vec<String>,
 }

@@ -300,6 +300,109 @@ fn usage_json(usage: Option<&pb::Usage>) -> serde_json::Value {
     json!({"tokens_total": u.tokens_total, "tokens_seen": u.tokens_seen, "tokens_dropped": u.tokens_dropped, "truncated": u.truncated})
 }
 
+pub async fn sentiment(args: crate::cli::SentimentArgs) -> anyhow::Result<()> {
+    let mut texts = args.texts.clone();
+    if let Some(file) = &args.file {
+        texts.push(read_input(file)?);
+    }
+    let documents = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| pb::SentimentDocument {
+            id: i.to_string(),
+            text: text.clone(),
+            entities: args.entities.clone(),
+        })
+        .collect();
+    let request = pb::SentimentRequest {
+        documents,
+        include_sentences: args.sentences,
+        include_entities: true,
+    };
+    let mut client = pb::sentiment_client::SentimentClient::new(connect(&args.client).await?)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let response = client
+        .analyze(request)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if args.client.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&sentiment_json(&texts, &response))?
+        );
+    } else {
+        print_sentiment(&texts, &response);
+    }
+    Ok(())
+}
+
+fn probabilities_line(scores: &[pb::LabelScore]) -> String {
+    scores
+        .iter()
+        .map(|s| format!("{} {:.2}", s.label, s.score))
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+fn print_sentiment(texts: &[String], response: &pb::SentimentResponse) {
+    for (text, document) in texts.iter().zip(&response.documents) {
+        println!(
+            "{:<8} ({})  {}",
+            document.label,
+            probabilities_line(&document.probabilities),
+            preview(text, 70)
+        );
+        for sentence in &document.sentences {
+            let span = sentence.span.unwrap_or_default();
+            let excerpt = &text[span.byte_start as usize..span.byte_end as usize];
+            println!("  sentence  {:<8} {}", sentence.label, preview(excerpt, 70));
+        }
+        for entity in &document.entities {
+            println!(
+                "  entity    {:<8} {:<10} ({})",
+                entity.label,
+                entity.entity,
+                probabilities_line(&entity.probabilities)
+            );
+        }
+    }
+    println!("{}", model_line(response.model.as_ref()));
+}
+
+fn sentiment_json(texts: &[String], response: &pb::SentimentResponse) -> serde_json::Value {
+    let scores = |s: &[pb::LabelScore]| -> serde_json::Value {
+        s.iter()
+            .map(|s| (s.label.clone(), json!(s.score)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let documents: Vec<_> = texts
+        .iter()
+        .zip(&response.documents)
+        .map(|(text, d)| {
+            let sentences: Vec<_> = d
+                .sentences
+                .iter()
+                .map(|s| {
+                    let span = s.span.unwrap_or_default();
+                    json!({"label": s.label, "probabilities": scores(&s.probabilities), "start": span.start, "end": span.end,
+                           "text": &text[span.byte_start as usize..span.byte_end as usize]})
+                })
+                .collect();
+            let entities: Vec<_> = d
+                .entities
+                .iter()
+                .map(|e| json!({"entity": e.entity, "label": e.label, "probabilities": scores(&e.probabilities), "mentions": e.mentions.len()}))
+                .collect();
+            json!({"label": d.label, "probabilities": scores(&d.probabilities), "sentences": sentences, "entities": entities,
+                   "usage": usage_json(d.usage.as_ref())})
+        })
+        .collect();
+    json!({"documents": documents, "model": model_json(response.model.as_ref()), "usage": usage_json(response.usage.as_ref())})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,11 @@ use clap::ValueEnum;
 use longview_classify::ClassifyLimits;
 use longview_embed::EmbedLimits;
 use longview_models::{Backend, DeviceKind};
+use longview_sentiment::{SentimentLimits, Watchlist};
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -30,7 +32,7 @@ pub enum Target {
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error(
-        "--target {0:?} is not available in this release yet; available: all, classify, worker"
+        "--target {0:?} is not available in this release yet; available: all, classify, sentiment, worker"
     )]
     TargetUnavailable(Target),
     #[error("{flag}: {problem}")]
@@ -60,6 +62,13 @@ pub struct ServeConfig {
     pub classify: ClassifyLimits,
     #[serde(serialize_with = "seconds")]
     pub drain_deadline: Duration,
+    /// A user's own sequence-classification model for sentiment, instead of the default head.
+    pub sentiment_model: Option<PathBuf>,
+    #[serde(skip)]
+    pub sentiment: SentimentLimits,
+    /// Companies entity sentiment looks for (cashtags are always found).
+    #[serde(serialize_with = "watchlist_size")]
+    pub watchlist: Arc<Watchlist>,
 }
 
 impl ServeConfig {
@@ -79,11 +88,17 @@ impl ServeConfig {
             embed: EmbedLimits::default(),
             classify: ClassifyLimits::default(),
             drain_deadline: Duration::from_secs(30),
+            sentiment_model: None,
+            sentiment: SentimentLimits::default(),
+            watchlist: Arc::default(),
         }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !matches!(self.target, Target::All | Target::Classify | Target::Worker) {
+        if !matches!(
+            self.target,
+            Target::All | Target::Classify | Target::Sentiment | Target::Worker
+        ) {
             return Err(ConfigError::TargetUnavailable(self.target));
         }
         let positive = [
@@ -114,6 +129,10 @@ impl ServeConfig {
         matches!(self.target, Target::All | Target::Classify)
     }
 
+    pub fn serves_sentiment(&self) -> bool {
+        matches!(self.target, Target::All | Target::Sentiment)
+    }
+
     pub fn serves_worker_api(&self) -> bool {
         matches!(self.target, Target::All | Target::Worker)
     }
@@ -128,4 +147,11 @@ fn display<S: serde::Serializer, T: std::fmt::Display>(
 
 fn seconds<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(value.as_secs_f64())
+}
+
+fn watchlist_size<S: serde::Serializer>(
+    value: &Arc<Watchlist>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("{} companies", value.len()))
 }

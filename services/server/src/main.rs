@@ -33,12 +33,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(args) => longview_server::serve::run(args.into_config()?).await,
         Command::Embed(args) => longview_server::client::embed(args).await,
         Command::Classify(args) => longview_server::client::classify(args).await,
+        Command::Sentiment(args) => longview_server::client::sentiment(args).await,
         Command::Models(args) => longview_server::models::run(args),
         Command::Train(args) => match args.command {
             TrainCommand::Classifier(args) => longview_tools::train::train_classifier(args).await,
+            TrainCommand::Sentiment(args) => longview_tools::sentiment::train_command(args).await,
         },
         Command::Eval(args) => match args.command {
             EvalCommand::Classify(args) => longview_tools::eval_classify::eval_classify(args).await,
+            EvalCommand::Sentiment(args) => longview_tools::sentiment::eval_command(args).await,
         },
         Command::Bench(args) => longview_tools::bench::run(args).await,
     }

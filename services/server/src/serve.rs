@@ -2,10 +2,12 @@
 
 use crate::config::ServeConfig;
 use crate::health::Health;
+use crate::roles::{self, Prepared};
 use anyhow::Context;
 use longview_classify::{ClassifyService, HeadRegistry, heads_dir};
 use longview_embed::EmbedService;
 use longview_proto::service_names as names;
+use longview_sentiment::SentimentService;
 use longview_worker::{Worker, WorkerApi, WorkerConfig};
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
@@ -95,7 +97,8 @@ pub async fn start_with_worker(
     let addr = listener.local_addr()?;
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let health = Health::new(reporter, served_names(&config)).await;
-    let router = routes(&config, &worker, health_service)?;
+    let prepared = Prepared::default();
+    let router = routes(&config, &worker, &prepared, health_service)?;
 
     let (trigger, shutdown) = oneshot::channel::<()>();
     let (draining_tx, draining) = watch::channel(false);
@@ -103,7 +106,8 @@ pub async fn start_with_worker(
     let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), drain);
     tracing::info!(grpc = %addr, target = ?config.target, "listening");
     let deadline = drain_deadline(draining, config.drain_deadline);
-    let task = tokio::spawn(supervise(serving, deadline, health, worker.clone()));
+    let setup = roles::prepare(config.clone(), worker.clone(), prepared, health);
+    let task = tokio::spawn(supervise(serving, deadline, setup));
     Ok(RunningServer {
         addr,
         worker,
@@ -120,12 +124,16 @@ fn served_names(config: &ServeConfig) -> Vec<&'static str> {
     if config.serves_worker_api() {
         served.push(names::WORKER);
     }
+    if config.serves_sentiment() {
+        served.push(names::SENTIMENT);
+    }
     served
 }
 
 fn routes(
     config: &ServeConfig,
     worker: &Worker,
+    prepared: &Prepared,
     health: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
@@ -154,13 +162,22 @@ fn routes(
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message)
     });
+    let sentiment = config.serves_sentiment().then(|| {
+        SentimentService::new(
+            prepared.sentiment.clone(),
+            config.watchlist.clone(),
+            config.sentiment,
+        )
+        .into_server()
+    });
     Ok(Server::builder()
         .add_service(health)
         .add_service(reflection.build_v1()?)
         .add_service(reflection_v1alpha.build_v1alpha()?)
         .add_service(embed)
         .add_optional_service(classify)
-        .add_optional_service(worker_api))
+        .add_optional_service(worker_api)
+        .add_optional_service(sentiment))
 }
 
 /// Resolves when the server should drain: on the trigger, SIGTERM or Ctrl-C. Health
@@ -175,7 +192,7 @@ async fn drain_signal(
         _ = terminate() => tracing::info!("SIGTERM received"),
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
     }
-    health.set(tonic_health::ServingStatus::NotServing).await;
+    health.drain().await;
     draining.send_replace(true);
     tracing::info!("draining");
 }
@@ -211,21 +228,17 @@ async fn terminate() {
     std::future::pending::<()>().await
 }
 
-/// Serves until drained (or the drain deadline passes); reports "ready" once the model
-/// is warm, and stops with an error if the model cannot load.
+/// Serves until drained (or the drain deadline passes) while the roles prepare; stops
+/// with an error if a model cannot be prepared.
 async fn supervise(
     serving: impl std::future::Future<Output = Result<(), tonic::transport::Error>>,
     deadline: impl std::future::Future<Output = ()>,
-    health: Health,
-    worker: Worker,
+    setup: impl std::future::Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
     tokio::pin!(serving, deadline);
     tokio::select! {
         result = &mut serving => return result.context("gRPC server failed"),
-        ready = health.follow(&worker) => match ready {
-            Ok(()) => tracing::info!("ready"),
-            Err(reason) => anyhow::bail!("model failed to load: {reason}"),
-        },
+        prepared = setup => prepared?,
     }
     let served = tokio::select! {
         result = &mut serving => result.context("gRPC server failed"),

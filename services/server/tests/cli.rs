@@ -187,3 +187,106 @@ fn invalid_configuration_exits_64() {
     assert_eq!(output.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--target"));
 }
+
+/// Label → score from a JSON object or a list of {label, score}.
+fn scores(value: &serde_json::Value) -> std::collections::BTreeMap<String, f64> {
+    match value {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_f64().unwrap()))
+            .collect(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|i| {
+                (
+                    i["label"].as_str().unwrap().to_string(),
+                    i["score"].as_f64().unwrap(),
+                )
+            })
+            .collect(),
+        other => panic!("not scores: {other}"),
+    }
+}
+
+#[test]
+fn exported_hugging_face_classifier_serves_sentiment_identically() {
+    let root = tempfile::tempdir().unwrap();
+    let root_arg = root.path().to_str().unwrap();
+    let export = root.path().join("fin-hf");
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/sentiment/financial.jsonl"
+    );
+    let output = Command::new(BIN)
+        .args([
+            "train",
+            "classifier",
+            "--data",
+            data,
+            "--name",
+            "fin-first",
+            "--epochs",
+            "30",
+            "--models-root",
+            root_arg,
+        ])
+        .args([
+            "--features",
+            "first-state",
+            "--aggregation",
+            "mean",
+            "--export-hf",
+            export.to_str().unwrap(),
+        ])
+        .arg("--model-dir")
+        .arg(model_dir())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "BertForSequenceClassification");
+    assert_eq!(config["id2label"]["0"], "negative");
+
+    let (server, addr) = serve(&[
+        "--models-root",
+        root_arg,
+        "--sentiment-model",
+        export.to_str().unwrap(),
+    ]);
+    for text in [
+        "Orlen Dynamics doubled its profit and raised guidance.",
+        "Kestra Retail filed for bankruptcy protection.",
+    ] {
+        let head = run(&[
+            "classify",
+            "--server",
+            &addr,
+            "--label-set",
+            "fin-first",
+            "--json",
+            text,
+        ]);
+        let byo = run(&["sentiment", "--server", &addr, "--json", text]);
+        let (head, byo) = (
+            scores(&head["scores"]),
+            scores(&byo["documents"][0]["probabilities"]),
+        );
+        assert_eq!(
+            head.keys().collect::<Vec<_>>(),
+            byo.keys().collect::<Vec<_>>()
+        );
+        for (label, p) in &head {
+            assert!(
+                (p - byo[label]).abs() < 1e-4,
+                "{text}: {label} {p} vs {}",
+                byo[label]
+            );
+        }
+    }
+    stop(server);
+}

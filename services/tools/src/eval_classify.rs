@@ -13,7 +13,7 @@ use clap::Args;
 use longview_core::WindowSpec;
 use longview_core::aggregate::sigmoid;
 use longview_models::train::{Example, HeadAggregation, TrainConfig, document_logits};
-use longview_worker::Worker;
+use longview_worker::{Output, Worker};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use std::fmt::Write as _;
@@ -167,6 +167,7 @@ fn read_news(path: &Path) -> anyhow::Result<Dataset> {
         labels: TOPICS.iter().map(|t| t.to_string()).collect(),
         targets,
         multi_label: true,
+        weights: Vec::new(),
     })
 }
 
@@ -226,7 +227,7 @@ async fn cached_vectors(
         }
     }
     let started = Instant::now();
-    let (vectors, tokens) = document_vectors(worker, texts, reading).await?;
+    let (vectors, tokens) = document_vectors(worker, texts, reading, Output::Embedding).await?;
     let seconds = started.elapsed().as_secs_f64();
     features::save(path, &vectors)?;
     Ok((vectors, tokens, seconds))
@@ -246,6 +247,7 @@ fn evaluate(
             .map(|&i| Example {
                 windows: vectors[i].clone(),
                 targets: dataset.targets[i].clone(),
+                weight: 1.0,
             })
             .collect()
     };
@@ -403,6 +405,7 @@ mod tests {
             labels: vec![],
             targets: vec![vec![]; 50],
             multi_label: true,
+            weights: Vec::new(),
         };
         let split = split(&mut dataset, 0, 1);
         let mut all: Vec<usize> = split

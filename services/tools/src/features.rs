@@ -4,7 +4,7 @@
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use longview_core::WindowSpec;
-use longview_worker::Worker;
+use longview_worker::{Output, Worker};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use std::collections::HashMap;
 use std::path::Path;
@@ -35,11 +35,13 @@ pub type DocumentVectors = Vec<Vec<Vec<f32>>>;
 /// Documents sent to the worker together: enough windows to fill batches.
 const DOCUMENTS_PER_ROUND: usize = 16;
 
-/// Encodes `texts` as `reading` says, showing progress by documents and tokens.
+/// Encodes `texts` as `reading` says, returning `output` per sequence (embeddings, or
+/// first-token states for pooler heads), showing progress by documents.
 pub async fn document_vectors(
     worker: &Worker,
     texts: &[String],
     reading: Reading,
+    output: Output,
 ) -> anyhow::Result<(DocumentVectors, u64)> {
     let progress = ProgressBar::new(texts.len() as u64).with_style(
         ProgressStyle::with_template(
@@ -71,7 +73,7 @@ pub async fn document_vectors(
             counts.push(sequences.len() - before);
         }
         tokens_read += sequences.iter().map(|s| s.len() as u64).sum::<u64>();
-        let mut encoded = worker.encode(sequences).await?.into_iter();
+        let mut encoded = worker.encode_as(sequences, output).await?.into_iter();
         for count in counts {
             vectors.push(encoded.by_ref().take(count).collect());
         }

@@ -11,6 +11,8 @@ pub mod chart;
 pub mod eval_classify;
 pub mod features;
 pub mod metrics;
+pub mod sentiment;
+pub mod sentiment_data;
 pub mod train;
 pub mod wheel_data;
 

@@ -76,6 +76,54 @@ pub fn tune_thresholds(probabilities: &[Vec<f32>], truth: &[Vec<bool>]) -> Vec<f
         .collect()
 }
 
+/// Expected calibration error: the mean gap between confidence (the top probability) and
+/// accuracy, over `bins` equal-width confidence bins, weighted by how many predictions
+/// fall in each.
+pub fn expected_calibration_error(probabilities: &[Vec<f32>], truth: &[usize], bins: usize) -> f64 {
+    let mut sums = vec![(0usize, 0.0f64, 0.0f64); bins];
+    for (p, &t) in probabilities.iter().zip(truth) {
+        let (best, confidence) = argmax(p);
+        let bin = ((confidence as f64 * bins as f64) as usize).min(bins - 1);
+        sums[bin].0 += 1;
+        sums[bin].1 += confidence as f64;
+        sums[bin].2 += f64::from(u8::from(best == t));
+    }
+    let n = probabilities.len().max(1) as f64;
+    sums.iter()
+        .map(|(_, confidence, correct)| (confidence - correct).abs() / n)
+        .sum()
+}
+
+/// Index and value of the largest entry.
+pub fn argmax(values: &[f32]) -> (usize, f32) {
+    values
+        .iter()
+        .copied()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+}
+
+/// The softmax temperature that minimises negative log-likelihood of `truth` given
+/// `logits`, searched on a grid (calibration by temperature scaling).
+pub fn fit_temperature(logits: &[Vec<f32>], truth: &[usize]) -> f32 {
+    let nll = |t: f32| -> f64 {
+        logits
+            .iter()
+            .zip(truth)
+            .map(|(l, &y)| {
+                let p = longview_core::aggregate::softmax(l, t);
+                -(p[y].max(1e-12) as f64).ln()
+            })
+            .sum()
+    };
+    (5..=400)
+        .map(|i| i as f32 * 0.01)
+        .min_by(|a, b| nll(*a).total_cmp(&nll(*b)))
+        .unwrap_or(1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +144,21 @@ mod tests {
         assert!((counts[0].f1() - 2.0 / 3.0).abs() < 1e-12);
         assert!((counts[1].f1() - 2.0 / 3.0).abs() < 1e-12);
         assert!((macro_f1(&counts) - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn calibration_error_by_hand() {
+        // Two predictions at 0.9 confidence, one right: |1.8 − 1| / 2 = 0.4.
+        let probabilities = vec![vec![0.9, 0.1], vec![0.1, 0.9]];
+        assert!((expected_calibration_error(&probabilities, &[0, 0], 10) - 0.4).abs() < 1e-6);
+    }
+
+    #[test]
+    fn overconfident_logits_get_a_temperature_above_one() {
+        // Logits that say 99% but are right only 70% of the time.
+        let logits: Vec<Vec<f32>> = (0..100).map(|_| vec![4.6, 0.0]).collect();
+        let truth: Vec<usize> = (0..100).map(|i| usize::from(i % 10 >= 7)).collect();
+        assert!(fit_temperature(&logits, &truth) > 2.0);
     }
 
     #[test]

@@ -7,9 +7,13 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use longview_core::WindowSpec;
-use longview_core::head::{AttentionWeights, ClassifierHead, HeadSpec};
+use longview_core::head::{
+    AttentionWeights, ClassifierHead, FEATURES_EMBEDDING, FEATURES_FIRST_STATE, HeadSpec,
+    HeadWeights,
+};
+use longview_models::sequence_head::{Dense, SequenceHead};
 use longview_models::train::{Example, HeadAggregation, TrainConfig, TrainedHead, train_head};
-use longview_worker::ModelInfo;
+use longview_worker::{ModelInfo, Output, Worker};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -28,6 +32,32 @@ impl From<AggregationArg> for HeadAggregation {
             AggregationArg::Mean => HeadAggregation::Mean,
             AggregationArg::Max => HeadAggregation::Max,
             AggregationArg::Attention => HeadAggregation::Attention,
+        }
+    }
+}
+
+/// What the head reads from the encoder per window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FeaturesArg {
+    /// The sentence embedding (pooled and normalised): the best features for this model.
+    Embedding,
+    /// The first token's raw state through a learned pooler, as Hugging Face
+    /// `…ForSequenceClassification` models work; needed for --export-hf.
+    FirstState,
+}
+
+impl FeaturesArg {
+    pub fn output(self) -> Output {
+        match self {
+            FeaturesArg::Embedding => Output::Embedding,
+            FeaturesArg::FirstState => Output::FirstState,
+        }
+    }
+
+    fn spec_name(self) -> &'static str {
+        match self {
+            FeaturesArg::Embedding => FEATURES_EMBEDDING,
+            FeaturesArg::FirstState => FEATURES_FIRST_STATE,
         }
     }
 }
@@ -55,6 +85,14 @@ pub struct TrainClassifierArgs {
     /// Seed for the split, the shuffles and the initial weights.
     #[arg(long, env = "LONGVIEW_TRAIN_SEED", default_value_t = 17)]
     pub seed: u64,
+    /// What the head reads from the encoder.
+    #[arg(long, env = "LONGVIEW_TRAIN_FEATURES", value_enum, default_value_t = FeaturesArg::Embedding)]
+    pub features: FeaturesArg,
+    /// Also write the encoder and head as a Hugging Face BertForSequenceClassification
+    /// directory here (needs --features first-state and --aggregation mean; such a model
+    /// reads one window, so it matches the head on texts that fit one).
+    #[arg(long, env = "LONGVIEW_TRAIN_EXPORT_HF")]
+    pub export_hf: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -73,49 +111,54 @@ pub struct Dataset {
     pub labels: Vec<String>,
     pub targets: Vec<Vec<f32>>,
     pub multi_label: bool,
+    /// Loss weight per document; empty means all count the same.
+    pub weights: Vec<f32>,
 }
 
 pub async fn train_classifier(args: TrainClassifierArgs) -> anyhow::Result<()> {
+    if args.export_hf.is_some()
+        && (args.features != FeaturesArg::FirstState
+            || !matches!(args.aggregation, AggregationArg::Mean))
+    {
+        bail!(
+            "--export-hf needs --features first-state and --aggregation mean, the shape of a Hugging Face classifier"
+        );
+    }
     let dataset = read_dataset(&args.data)?;
     let worker = args.model.worker().await?;
     let info = worker.loaded()?.info.clone();
-    let spec = WindowSpec {
+    let window = WindowSpec {
         size: args.window,
         overlap: args.overlap,
         special_tokens: info.special_tokens,
     };
-    spec.validate(info.max_positions)?;
+    window.validate(info.max_positions)?;
+    let kind = if dataset.multi_label {
+        "multi-label"
+    } else {
+        "one label each"
+    };
     println!(
-        "{} documents, {} labels ({})",
+        "{} documents, {} labels ({kind})",
         dataset.texts.len(),
-        dataset.labels.len(),
-        if dataset.multi_label {
-            "multi-label"
-        } else {
-            "one label each"
-        }
+        dataset.labels.len()
     );
 
-    let (vectors, tokens) =
-        document_vectors(&worker, &dataset.texts, Reading::Windows(spec)).await?;
-    println!("encoded {tokens} tokens");
-    let examples: Vec<Example> = vectors
-        .into_iter()
-        .zip(&dataset.targets)
-        .map(|(windows, targets)| Example {
-            windows,
-            targets: targets.clone(),
-        })
-        .collect();
     let config = TrainConfig {
         aggregation: args.aggregation.into(),
         multi_label: dataset.multi_label,
         max_epochs: args.epochs,
         seed: args.seed,
+        pooler: args.features == FeaturesArg::FirstState,
         ..Default::default()
     };
-    let trained = train_with_progress(&examples, &config)?;
-    let head = build_head(&args.name, &dataset, &info, spec, &config, trained)?;
+    let plan = HeadPlan {
+        name: &args.name,
+        window,
+        features: args.features,
+        config,
+    };
+    let head = train_on(&worker, &dataset, &plan).await?;
     let dir = args.model.models_root().join("heads").join(&args.name);
     head.save(&dir)?;
     println!(
@@ -124,6 +167,74 @@ pub async fn train_classifier(args: TrainClassifierArgs) -> anyhow::Result<()> {
         head.spec.version,
         dir.display()
     );
+    if let Some(out) = &args.export_hf {
+        export_hf(&head, &args.model.model_dir()?, out)?;
+        println!(
+            "exported a Hugging Face BertForSequenceClassification to {}",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// What to train and how.
+pub struct HeadPlan<'a> {
+    pub name: &'a str,
+    pub window: WindowSpec,
+    pub features: FeaturesArg,
+    pub config: TrainConfig,
+}
+
+/// Encodes the dataset through the worker and trains a head on it.
+pub async fn train_on(
+    worker: &Worker,
+    dataset: &Dataset,
+    plan: &HeadPlan<'_>,
+) -> anyhow::Result<ClassifierHead> {
+    let info = worker.loaded()?.info.clone();
+    let output = plan.features.output();
+    let (vectors, tokens) = document_vectors(
+        worker,
+        &dataset.texts,
+        Reading::Windows(plan.window),
+        output,
+    )
+    .await?;
+    println!("encoded {tokens} tokens");
+    let examples: Vec<Example> = vectors
+        .into_iter()
+        .zip(&dataset.targets)
+        .enumerate()
+        .map(|(i, (windows, targets))| Example {
+            windows,
+            targets: targets.clone(),
+            weight: dataset.weights.get(i).copied().unwrap_or(1.0),
+        })
+        .collect();
+    let trained = train_with_progress(&examples, &plan.config)?;
+    build_head(plan, dataset, &info, trained)
+}
+
+/// Writes `head` with the encoder in `encoder_dir` as a Hugging Face classifier directory.
+pub fn export_hf(head: &ClassifierHead, encoder_dir: &Path, out: &Path) -> anyhow::Result<()> {
+    let weights = head.weights();
+    let (pooler_weight, pooler_bias) = weights
+        .pooler
+        .clone()
+        .context("the head has no pooler (train with --features first-state)")?;
+    let sequence_head = SequenceHead {
+        pooler: Dense {
+            weight: pooler_weight,
+            bias: pooler_bias,
+        },
+        classifier: Dense {
+            weight: weights.weight.clone(),
+            bias: weights.bias.clone(),
+        },
+        labels: head.labels().to_vec(),
+    };
+    let encoder = longview_models::ModelDir::open(encoder_dir)?;
+    sequence_head.export(&encoder, out)?;
     Ok(())
 }
 
@@ -187,6 +298,7 @@ pub fn read_dataset(path: &Path) -> anyhow::Result<Dataset> {
         labels,
         targets,
         multi_label,
+        weights: Vec::new(),
     })
 }
 
@@ -220,44 +332,64 @@ pub fn train_with_progress(
     Ok(trained)
 }
 
-/// A head with its metadata; its version is a hash of its weights, so retraining the
-/// same data with the same seed gives the same version.
+/// A head with its metadata; its version is a hash of its weights (see [`set_version`]).
 pub fn build_head(
-    name: &str,
+    plan: &HeadPlan<'_>,
     dataset: &Dataset,
     encoder: &ModelInfo,
-    window: WindowSpec,
-    config: &TrainConfig,
     trained: TrainedHead,
 ) -> anyhow::Result<ClassifierHead> {
-    let mut hasher = Sha256::new();
-    let attention_values = trained
-        .attention
-        .iter()
-        .flat_map(|(p, b, q)| p.iter().chain(b).chain(q));
-    for value in trained
-        .weight
-        .iter()
-        .chain(&trained.bias)
-        .chain(attention_values)
-    {
-        hasher.update(value.to_le_bytes());
-    }
     let spec = HeadSpec {
-        name: name.to_string(),
-        version: hex::encode(hasher.finalize())[..12].to_string(),
+        name: plan.name.to_string(),
+        version: String::new(),
         labels: dataset.labels.clone(),
         multi_label: dataset.multi_label,
-        aggregation: config.aggregation.name().to_string(),
+        aggregation: plan.config.aggregation.name().to_string(),
         dimensions: encoder.dimensions,
         encoder_name: encoder.name.clone(),
         encoder_version: encoder.version.clone(),
-        window_size: window.size,
-        window_overlap: window.overlap,
+        window_size: plan.window.size,
+        window_overlap: plan.window.overlap,
+        features: plan.features.spec_name().to_string(),
+        temperature: 1.0,
         metrics: serde_json::to_value(&trained.report)?,
     };
     let attention = trained
         .attention
         .map(|(proj, bias, query)| AttentionWeights { proj, bias, query });
-    ClassifierHead::new(spec, trained.weight, trained.bias, attention).map_err(anyhow::Error::msg)
+    let weights = HeadWeights {
+        weight: trained.weight,
+        bias: trained.bias,
+        attention,
+        pooler: trained.pooler,
+    };
+    let mut head = ClassifierHead::new(spec, weights).map_err(anyhow::Error::msg)?;
+    set_version(&mut head);
+    Ok(head)
+}
+
+/// Versions a head by a hash of everything that changes its answers (weights and
+/// temperature), so retraining the same data with the same seed gives the same version.
+pub fn set_version(head: &mut ClassifierHead) {
+    let w = head.weights();
+    let attention = w
+        .attention
+        .iter()
+        .flat_map(|a| a.proj.iter().chain(&a.bias).chain(&a.query));
+    let pooler = w
+        .pooler
+        .iter()
+        .flat_map(|(weight, bias)| weight.iter().chain(bias));
+    let mut hasher = Sha256::new();
+    for value in w
+        .weight
+        .iter()
+        .chain(&w.bias)
+        .chain(attention)
+        .chain(pooler)
+        .chain([&head.spec.temperature])
+    {
+        hasher.update(value.to_le_bytes());
+    }
+    head.spec.version = hex::encode(hasher.finalize())[..12].to_string();
 }

@@ -14,6 +14,6 @@ mod worker;
 
 pub use error::WorkerError;
 pub use grpc::WorkerApi;
-pub use longview_models::ModelInfo;
+pub use longview_models::{ModelInfo, Output};
 pub use texts::EmbeddedText;
 pub use worker::{Loaded, Worker, WorkerConfig, WorkerState};

@@ -3,6 +3,7 @@
 
 use crate::{Worker, WorkerError};
 use longview_core::{InputError, TokenLimit, Usage, text};
+use longview_models::Output;
 use std::sync::Arc;
 
 /// One text's vector and what the model read of it.
@@ -43,7 +44,7 @@ impl Worker {
             usages.push(Usage::new(total, dropped));
             sequences.push(tokens.ids);
         }
-        let vectors = self.encode(sequences).await?;
+        let vectors = self.encode_as(sequences, Output::Embedding).await?;
         Ok(vectors
             .into_iter()
             .zip(usages)

@@ -4,7 +4,7 @@
 use crate::WorkerError;
 use crate::batch::plan_batches;
 use crate::worker::{Loaded, WorkerConfig, WorkerState};
-use longview_models::{Encoder, ModelDir};
+use longview_models::{Encoder, ModelDir, Output};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::Duration;
@@ -14,6 +14,7 @@ use tokio::sync::{oneshot, watch};
 /// One request's sequences and where to send their vectors.
 pub(crate) struct Job {
     pub sequences: Vec<Vec<u32>>,
+    pub output: Output,
     pub reply: oneshot::Sender<Result<Vec<Vec<f32>>, WorkerError>>,
     pub span: tracing::Span,
     pub enqueued: Instant,
@@ -128,13 +129,23 @@ fn job_tokens(job: &Job) -> usize {
 
 /// Encodes every sequence of `jobs` in shared length-sorted batches, then answers each
 /// job with its own vectors in its own order.
-fn serve(encoder: &Encoder, jobs: Vec<Job>, max_batch_tokens: usize) {
+/// Serves gathered jobs, one group per kind of output asked for.
+fn serve(encoder: &Encoder, mut jobs: Vec<Job>, max_batch_tokens: usize) {
+    while let Some(output) = jobs.first().map(|job| job.output) {
+        let (group, rest): (Vec<Job>, Vec<Job>) =
+            jobs.into_iter().partition(|job| job.output == output);
+        serve_group(encoder, group, output, max_batch_tokens);
+        jobs = rest;
+    }
+}
+
+fn serve_group(encoder: &Encoder, jobs: Vec<Job>, output: Output, max_batch_tokens: usize) {
     let started = Instant::now();
     let sequences: Vec<&[u32]> = jobs
         .iter()
         .flat_map(|job| job.sequences.iter().map(Vec::as_slice))
         .collect();
-    let result = encode_all(encoder, &sequences, max_batch_tokens);
+    let result = encode_all(encoder, &sequences, output, max_batch_tokens);
     let inference_seconds = started.elapsed().as_secs_f64();
     let mut vectors =
         match result {
@@ -172,6 +183,7 @@ fn serve(encoder: &Encoder, jobs: Vec<Job>, max_batch_tokens: usize) {
 fn encode_all(
     encoder: &Encoder,
     sequences: &[&[u32]],
+    output: Output,
     max_batch_tokens: usize,
 ) -> Result<Vec<Vec<f32>>, WorkerError> {
     let special = encoder.info().special_tokens;
@@ -181,7 +193,7 @@ fn encode_all(
     for batch in batches {
         let members = &order[batch];
         let inputs: Vec<&[u32]> = members.iter().map(|&i| sequences[i]).collect();
-        for (&index, vector) in members.iter().zip(encoder.encode(&inputs)?) {
+        for (&index, vector) in members.iter().zip(encoder.encode_as(&inputs, output)?) {
             vectors[index] = vector;
         }
     }

@@ -3,7 +3,7 @@
 use crate::WorkerError;
 use crate::thread::{Job, run_model_thread};
 use longview_core::TokenizedText;
-use longview_models::{Backend, DeviceKind, ModelInfo, TextTokenizer};
+use longview_models::{Backend, DeviceKind, ModelInfo, Output, TextTokenizer};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -130,10 +130,20 @@ impl Worker {
 
     /// Encodes content token sequences into vectors, in the order given.
     pub async fn encode(&self, sequences: Vec<Vec<u32>>) -> Result<Vec<Vec<f32>>, WorkerError> {
+        self.encode_as(sequences, Output::Native).await
+    }
+
+    /// Encodes content token sequences, returning `output` for each, in the order given.
+    pub async fn encode_as(
+        &self,
+        sequences: Vec<Vec<u32>>,
+        output: Output,
+    ) -> Result<Vec<Vec<f32>>, WorkerError> {
         self.loaded()?;
         let (reply, answer) = oneshot::channel();
         let job = Job {
             sequences,
+            output,
             reply,
             span: tracing::Span::current(),
             enqueued: Instant::now(),

@@ -60,3 +60,24 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     dot / (norm(a) * norm(b))
 }
+
+/// Waits until the server reports `service` SERVING (some roles prepare after the model).
+pub async fn wait_serving(channel: &Channel, service: &str) {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let mut health = HealthClient::new(channel.clone());
+    let request = HealthCheckRequest {
+        service: service.into(),
+    };
+    let mut updates = health
+        .watch(request)
+        .await
+        .expect("health watch")
+        .into_inner();
+    while let Some(update) = tokio_stream::StreamExt::next(&mut updates).await {
+        if update.expect("health update").status() == ServingStatus::Serving {
+            return;
+        }
+    }
+    panic!("health stream for {service} ended before SERVING");
+}

@@ -1,0 +1,240 @@
+//! Scoring a batch of documents: every document window, and every sentence when asked,
+//! goes to the worker in one call; documents are then scored by their windows, sentences
+//! on their own, and entities by the sentences that mention them.
+
+use crate::SentimentModel;
+use crate::entities::Watchlist;
+use crate::sentences::sentence_spans;
+use longview_core::{TokenizedText, Usage, WindowSpec};
+use longview_worker::WorkerError;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// One document to analyse.
+#[derive(Clone, Debug)]
+pub struct DocumentInput {
+    pub text: String,
+    /// Names the caller knows the document mentions, besides those found.
+    pub entities: Vec<String>,
+}
+
+/// A sentence and its scores.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SentenceResult {
+    pub bytes: Range<usize>,
+    pub probabilities: Vec<f32>,
+}
+
+/// An entity and the mean scores of the sentences that mention it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntityResult {
+    pub entity: String,
+    pub probabilities: Vec<f32>,
+    pub sentences: Vec<Range<usize>>,
+}
+
+/// One document's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Analysis {
+    pub probabilities: Vec<f32>,
+    pub sentences: Vec<SentenceResult>,
+    pub entities: Vec<EntityResult>,
+    pub usage: Usage,
+}
+
+/// What to compute besides document scores.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Wanted {
+    pub sentences: bool,
+    pub entities: bool,
+}
+
+/// Where one document's sequences sit in the batch sent to the worker.
+struct Layout {
+    windows: Range<usize>,
+    sentences: Vec<(Range<usize>, usize)>,
+}
+
+pub async fn analyse(
+    model: &SentimentModel,
+    watchlist: &Watchlist,
+    documents: Vec<DocumentInput>,
+    wanted: Wanted,
+) -> Result<Vec<Analysis>, WorkerError> {
+    let worker = model.worker();
+    let texts: Arc<Vec<String>> = Arc::new(documents.iter().map(|d| d.text.clone()).collect());
+    let tokenized = worker.tokenize(texts.clone()).await?;
+    let special = worker.loaded()?.info.special_tokens;
+    let content = model.window_tokens();
+    let window = WindowSpec {
+        size: content + special,
+        overlap: (content / 8).min(32),
+        special_tokens: special,
+    };
+    let need_sentences = wanted.sentences || wanted.entities;
+
+    let mut sequences = Vec::new();
+    let mut layouts = Vec::with_capacity(documents.len());
+    for (text, tokens) in texts.iter().zip(&tokenized) {
+        let start = sequences.len();
+        sequences.extend(
+            window
+                .token_ranges(tokens.len())
+                .map(|r| tokens.ids[r].to_vec()),
+        );
+        let windows = start..sequences.len();
+        let mut sentences = Vec::new();
+        if need_sentences {
+            for bytes in sentence_spans(text) {
+                let range = token_range(tokens, &bytes);
+                if !range.is_empty() {
+                    let end = range.end.min(range.start + content);
+                    sentences.push((bytes, sequences.len()));
+                    sequences.push(tokens.ids[range.start..end].to_vec());
+                }
+            }
+        }
+        layouts.push(Layout { windows, sentences });
+    }
+    let encoded = worker.encode_as(sequences, model.output()).await?;
+    let logits: Vec<Vec<f32>> = encoded.into_iter().map(|e| model.logits(e)).collect();
+
+    Ok(documents
+        .iter()
+        .zip(layouts)
+        .zip(&tokenized)
+        .map(|((document, layout), tokens)| {
+            document_result(
+                model,
+                watchlist,
+                document,
+                &layout,
+                &logits,
+                tokens.len(),
+                wanted,
+            )
+        })
+        .collect())
+}
+
+fn document_result(
+    model: &SentimentModel,
+    watchlist: &Watchlist,
+    document: &DocumentInput,
+    layout: &Layout,
+    logits: &[Vec<f32>],
+    tokens: usize,
+    wanted: Wanted,
+) -> Analysis {
+    let probabilities = model.probabilities(&mean(&logits[layout.windows.clone()]));
+    let sentences: Vec<SentenceResult> = layout
+        .sentences
+        .iter()
+        .map(|(bytes, at)| SentenceResult {
+            bytes: bytes.clone(),
+            probabilities: model.probabilities(&logits[*at]),
+        })
+        .collect();
+    let entities = if wanted.entities {
+        entity_results(watchlist, document, &sentences)
+    } else {
+        Vec::new()
+    };
+    let sentences = if wanted.sentences {
+        sentences
+    } else {
+        Vec::new()
+    };
+    Analysis {
+        probabilities,
+        sentences,
+        entities,
+        usage: Usage::new(tokens, 0),
+    }
+}
+
+/// Per entity, the mean probabilities of the distinct sentences that mention it, in order
+/// of first mention.
+fn entity_results(
+    watchlist: &Watchlist,
+    document: &DocumentInput,
+    sentences: &[SentenceResult],
+) -> Vec<EntityResult> {
+    let mut by_entity: BTreeMap<String, (usize, Vec<usize>)> = BTreeMap::new();
+    for (order, mention) in watchlist
+        .mentions(&document.text, &document.entities)
+        .into_iter()
+        .enumerate()
+    {
+        let Some(sentence) = sentences.iter().position(|s| {
+            s.bytes.start <= mention.bytes.start && mention.bytes.start < s.bytes.end
+        }) else {
+            continue;
+        };
+        let entry = by_entity
+            .entry(mention.entity)
+            .or_insert((order, Vec::new()));
+        if !entry.1.contains(&sentence) {
+            entry.1.push(sentence);
+        }
+    }
+    let mut results: Vec<(usize, EntityResult)> = by_entity
+        .into_iter()
+        .map(|(entity, (order, indices))| {
+            let probabilities: Vec<Vec<f32>> = indices
+                .iter()
+                .map(|&i| sentences[i].probabilities.clone())
+                .collect();
+            let spans = indices
+                .iter()
+                .map(|&i| sentences[i].bytes.clone())
+                .collect();
+            (
+                order,
+                EntityResult {
+                    entity,
+                    probabilities: mean(&probabilities),
+                    sentences: spans,
+                },
+            )
+        })
+        .collect();
+    results.sort_by_key(|(order, _)| *order);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The tokens lying inside `bytes` (token offsets are sorted by start).
+fn token_range(tokens: &TokenizedText, bytes: &Range<usize>) -> Range<usize> {
+    let start = tokens.offsets.partition_point(|&(s, _)| s < bytes.start);
+    let end = tokens.offsets.partition_point(|&(s, _)| s < bytes.end);
+    start..end.max(start)
+}
+
+fn mean(rows: &[Vec<f32>]) -> Vec<f32> {
+    let width = rows.first().map_or(0, Vec::len);
+    (0..width)
+        .map(|i| rows.iter().map(|r| r[i]).sum::<f32>() / rows.len() as f32)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_ranges_follow_byte_spans() {
+        let tokens = TokenizedText {
+            ids: vec![1, 2, 3, 4],
+            offsets: vec![(0, 3), (4, 8), (9, 12), (13, 15)],
+        };
+        assert_eq!(token_range(&tokens, &(4..12)), 1..3);
+        assert_eq!(token_range(&tokens, &(0..15)), 0..4);
+        assert!(token_range(&tokens, &(16..20)).is_empty());
+    }
+
+    #[test]
+    fn mean_of_rows() {
+        assert_eq!(mean(&[vec![1.0, 2.0], vec![3.0, 4.0]]), vec![2.0, 3.0]);
+    }
+}
