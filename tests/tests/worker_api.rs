@@ -18,7 +18,11 @@ async fn worker_role_tokenizes_and_encodes_like_embed() {
     let channel = channel(&server).await;
     let mut worker = WorkerClient::new(channel.clone());
 
-    let info = worker.info(pb::InfoRequest {}).await.unwrap().into_inner();
+    let info = worker
+        .info(pb::InfoRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
         (info.dimensions, info.max_positions, info.special_tokens),
         (384, 512, 2)
@@ -44,6 +48,7 @@ async fn worker_role_tokenizes_and_encodes_like_embed() {
     let encoded = worker
         .encode(pb::EncodeRequest {
             sequences: vec![sequence],
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -63,6 +68,7 @@ async fn worker_role_tokenizes_and_encodes_like_embed() {
     let status = worker
         .encode(pb::EncodeRequest {
             sequences: vec![too_long],
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -4,6 +4,7 @@
 use crate::ModelError;
 use longview_core::TokenizedText;
 use std::path::Path;
+use std::sync::Arc;
 use tokenizers::Tokenizer;
 
 /// Special tokens the model expects around every sequence, e.g. [CLS] … [SEP].
@@ -25,12 +26,22 @@ pub struct TextTokenizer {
     inner: Tokenizer,
     special: SpecialTokens,
     pad_id: u32,
+    /// Kept so a worker can hand the same tokenizer to remote task roles.
+    json: Arc<[u8]>,
 }
 
 impl TextTokenizer {
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
-        let mut inner = Tokenizer::from_file(path)
+        let json = std::fs::read(path)
             .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
+        Self::from_json(json.into())
+            .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))
+    }
+
+    /// A tokenizer from the contents of a tokenizer.json (as a remote worker sends it).
+    pub fn from_json(json: Arc<[u8]>) -> Result<Self, ModelError> {
+        let mut inner =
+            Tokenizer::from_bytes(&json).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         let pad_id = inner.get_padding().map(|p| p.pad_id).unwrap_or(0);
         inner.with_padding(None);
         inner
@@ -41,7 +52,13 @@ impl TextTokenizer {
             inner,
             special,
             pad_id,
+            json,
         })
+    }
+
+    /// The tokenizer.json this tokenizer was built from, byte for byte.
+    pub fn json(&self) -> &Arc<[u8]> {
+        &self.json
     }
 
     /// Token ids and byte offsets of `text`, special tokens excluded, nothing truncated.

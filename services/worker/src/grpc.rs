@@ -1,7 +1,7 @@
 //! The internal worker API over gRPC: what `--target worker` serves so task roles on other
 //! machines can use this process's model.
 
-use crate::{Worker, WorkerError};
+use crate::{Output, Worker, WorkerError};
 use longview_core::TokenizedText;
 use longview_proto::worker::v1::{self as pb, worker_server};
 use std::sync::Arc;
@@ -37,6 +37,14 @@ fn status(err: WorkerError) -> Status {
     }
 }
 
+fn output_from_pb(output: pb::Output) -> Output {
+    match output {
+        pb::Output::Native => Output::Native,
+        pb::Output::Embedding => Output::Embedding,
+        pb::Output::FirstState => Output::FirstState,
+    }
+}
+
 fn sequence_pb(tokens: TokenizedText) -> pb::TokenSequence {
     let offsets = tokens
         .offsets
@@ -53,9 +61,14 @@ fn sequence_pb(tokens: TokenizedText) -> pb::TokenSequence {
 impl worker_server::Worker for WorkerApi {
     async fn info(
         &self,
-        _: Request<pb::InfoRequest>,
+        request: Request<pb::InfoRequest>,
     ) -> Result<Response<pb::InfoResponse>, Status> {
-        let info = self.worker.loaded().map_err(status)?.info.clone();
+        let loaded = self.worker.loaded().map_err(status)?;
+        let tokenizer_json = match request.into_inner().include_tokenizer {
+            true => loaded.tokenizer.json().to_vec(),
+            false => Vec::new(),
+        };
+        let info = loaded.info.clone();
         Ok(Response::new(pb::InfoResponse {
             model_name: info.name,
             model_version: info.version,
@@ -63,6 +76,11 @@ impl worker_server::Worker for WorkerApi {
             max_positions: info.max_positions as u32,
             special_tokens: info.special_tokens as u32,
             device: info.device,
+            trained_seq_len: info.trained_seq_len as u32,
+            dtype: info.dtype,
+            backend: info.backend.to_string(),
+            labels: info.labels.unwrap_or_default(),
+            tokenizer_json,
         }))
     }
 
@@ -81,12 +99,9 @@ impl worker_server::Worker for WorkerApi {
         &self,
         request: Request<pb::EncodeRequest>,
     ) -> Result<Response<pb::EncodeResponse>, Status> {
-        let sequences: Vec<Vec<u32>> = request
-            .into_inner()
-            .sequences
-            .into_iter()
-            .map(|s| s.ids)
-            .collect();
+        let request = request.into_inner();
+        let output = output_from_pb(request.output());
+        let sequences: Vec<Vec<u32>> = request.sequences.into_iter().map(|s| s.ids).collect();
         if sequences.len() > self.max_sequences {
             let message = format!(
                 "{} sequences, over the limit of {}",
@@ -95,7 +110,11 @@ impl worker_server::Worker for WorkerApi {
             );
             return Err(Status::invalid_argument(message));
         }
-        let vectors = self.worker.encode(sequences).await.map_err(status)?;
+        let vectors = self
+            .worker
+            .encode_as(sequences, output)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::EncodeResponse {
             vectors: vectors
                 .into_iter()
