@@ -8,6 +8,7 @@ pub mod aggregate;
 pub mod head;
 pub mod input;
 pub mod span;
+pub mod tenant;
 pub mod text;
 pub mod tokens;
 pub mod usage;
@@ -15,6 +16,7 @@ pub mod window;
 
 pub use input::{InputError, TokenLimit};
 pub use span::{CharIndex, Span};
+pub use tenant::Tenant;
 pub use tokens::TokenizedText;
 pub use usage::Usage;
 pub use window::{Window, WindowPlan, WindowSpec, WindowSpecError};
