@@ -7,12 +7,13 @@
 mod batch;
 mod error;
 mod grpc;
+mod metrics;
 mod texts;
 mod thread;
 pub mod wire;
 mod worker;
 
-pub use error::WorkerError;
+pub use error::{WorkerError, retry_after, retry_later};
 pub use grpc::WorkerApi;
 pub use longview_models::{ModelInfo, Output};
 pub use texts::EmbeddedText;

@@ -154,6 +154,7 @@ impl Worker {
             },
             TrySendError::Disconnected(_) => WorkerError::Stopped,
         })?;
+        crate::metrics::job_queued();
         answer.await.map_err(|_| WorkerError::Stopped)?
     }
 }
