@@ -56,10 +56,11 @@ impl ClassifyService {
         };
         let plan = ClassifyPlan::from_options(options, &self.limits, model, &self.heads)?;
         let classification = classify(&self.worker, text, &plan, &self.limits).await?;
+        // Signed: OpenTelemetry attributes are i64, and unsigned fields would become text.
         let span = tracing::Span::current();
-        span.record("tokens", classification.usage.tokens_total);
-        span.record("windows", classification.window_count);
-        span.record("labels", plan.labels.len());
+        span.record("tokens", classification.usage.tokens_total as i64);
+        span.record("windows", classification.window_count as i64);
+        span.record("labels", plan.labels.len() as i64);
         let mask = |text: &str| self.masking.apply(tenant, text).into_owned();
         Ok(response(
             classification,
@@ -180,7 +181,7 @@ fn label_set_pb(head: &ClassifierHead) -> pb::LabelSetInfo {
 #[tonic::async_trait]
 impl Classify for ClassifyService {
     #[tracing::instrument(name = "classify", skip_all, fields(
-        bytes = request.get_ref().text.len(), tokens = Empty, windows = Empty, labels = Empty
+        bytes = request.get_ref().text.len() as i64, tokens = Empty, windows = Empty, labels = Empty
     ))]
     async fn classify(
         &self,
@@ -201,7 +202,7 @@ impl Classify for ClassifyService {
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
         let tenant = tenant_of(&request);
         let (text, options) = self.collect(request.into_inner()).await?;
-        tracing::Span::current().record("bytes", text.len());
+        tracing::Span::current().record("bytes", text.len() as i64);
         Ok(Response::new(self.run(text, options, &tenant).await?))
     }
 

@@ -109,14 +109,13 @@ fn compile(
     kinds: &[Sensitive],
     patterns: &[String],
 ) -> Result<Option<Arc<Redactor>>, RedactError> {
-    if !enabled {
-        return Ok(None);
-    }
     let rules = RedactionRules {
         kinds: kinds.to_vec(),
         patterns: patterns.to_vec(),
     };
-    Ok(Some(Arc::new(Redactor::new(&rules)?)))
+    // Compiled even when off, so a broken pattern is found before someone turns it on.
+    let redactor = Redactor::new(&rules)?;
+    Ok(enabled.then(|| Arc::new(redactor)))
 }
 
 #[cfg(test)]

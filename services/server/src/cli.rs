@@ -35,6 +35,28 @@ pub enum Command {
     Eval(EvalArgs),
     /// Measure speed and memory.
     Bench(longview_tools::bench::BenchArgs),
+    /// TLS helpers.
+    Tls(TlsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    #[command(subcommand)]
+    pub command: TlsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Write a development CA, a server certificate and a client certificate (PEM) for
+    /// trying TLS and mutual TLS locally; not for production.
+    DevCerts {
+        /// Directory for ca.pem, server.pem, server.key, client.pem, client.key.
+        #[arg(long)]
+        out: PathBuf,
+        /// Names and addresses the server certificate is valid for.
+        #[arg(long = "host", default_values = ["localhost", "127.0.0.1"])]
+        hosts: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]

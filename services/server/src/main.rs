@@ -2,7 +2,7 @@
 //! exit code.
 
 use clap::Parser;
-use longview_server::cli::{Cli, Command, EvalCommand, TrainCommand};
+use longview_server::cli::{Cli, Command, EvalCommand, TlsCommand, TrainCommand};
 use std::process::ExitCode;
 
 /// Exit code for invalid configuration and command lines (EX_USAGE from sysexits.h).
@@ -61,6 +61,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             EvalCommand::Sentiment(args) => longview_tools::sentiment::eval_command(args).await,
         },
         Command::Bench(args) => longview_tools::bench::run(args).await,
+        Command::Tls(args) => match args.command {
+            TlsCommand::DevCerts { out, hosts } => {
+                longview_server::tls::DevCertificates::generate(&hosts)?.write(&out)
+            }
+        },
     }
 }
 

@@ -45,6 +45,8 @@ fn handle() -> anyhow::Result<PrometheusHandle> {
         .install_recorder()
         .context("installing the Prometheus recorder")?;
     let handle = HANDLE.get_or_init(|| handle).clone();
+    longview_worker::describe_metrics();
+    crate::stack::describe_metrics();
     let upkeep = handle.clone();
     std::thread::Builder::new()
         .name("longview-metrics".into())

@@ -31,6 +31,7 @@ use tower::util::BoxCloneService;
 use tower::{Layer, Service, ServiceBuilder};
 
 pub use admission::Admission;
+pub use observe::describe_metrics;
 pub use size::RequestLimits;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;

@@ -3,6 +3,7 @@
 //! commands take the matching --ca, --cert and --key.
 
 use anyhow::Context;
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, Server, ServerTlsConfig};
@@ -69,6 +70,61 @@ pub fn client(
         ))),
         (None, None) => Ok(tls),
         _ => anyhow::bail!("--cert and --key go together"),
+    }
+}
+
+/// A private CA with one server and one client certificate, for trying TLS and mutual TLS
+/// locally and for tests (`longview tls dev-certs`). Not for production: the keys are
+/// written unencrypted.
+#[derive(Debug)]
+pub struct DevCertificates {
+    pub ca: String,
+    pub server_cert: String,
+    pub server_key: String,
+    pub client_cert: String,
+    pub client_key: String,
+}
+
+impl DevCertificates {
+    /// A server certificate valid for `hosts` (DNS names or IP addresses).
+    pub fn generate(hosts: &[String]) -> anyhow::Result<Self> {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "Longview development CA");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+        let server_key = KeyPair::generate()?;
+        let server_cert = CertificateParams::new(hosts.to_vec())?.signed_by(&server_key, &ca)?;
+        let client_key = KeyPair::generate()?;
+        let mut client_params = CertificateParams::new(Vec::<String>::new())?;
+        client_params
+            .distinguished_name
+            .push(DnType::CommonName, "longview-client");
+        let client_cert = client_params.signed_by(&client_key, &ca)?;
+        Ok(Self {
+            ca: ca.pem(),
+            server_cert: server_cert.pem(),
+            server_key: server_key.serialize_pem(),
+            client_cert: client_cert.pem(),
+            client_key: client_key.serialize_pem(),
+        })
+    }
+
+    /// Writes ca.pem, server.pem, server.key, client.pem and client.key into `dir`.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (name, pem) in [
+            ("ca.pem", &self.ca),
+            ("server.pem", &self.server_cert),
+            ("server.key", &self.server_key),
+            ("client.pem", &self.client_cert),
+            ("client.key", &self.client_key),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
     }
 }
 

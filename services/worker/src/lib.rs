@@ -16,5 +16,6 @@ mod worker;
 pub use error::{WorkerError, retry_after, retry_later};
 pub use grpc::WorkerApi;
 pub use longview_models::{ModelInfo, Output};
+pub use metrics::describe_metrics;
 pub use texts::EmbeddedText;
 pub use worker::{Loaded, Worker, WorkerConfig, WorkerState};

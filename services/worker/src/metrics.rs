@@ -1,7 +1,9 @@
 //! What the model thread reports through the `metrics` facade. The server installs the
 //! Prometheus exporter; without one these calls cost next to nothing.
 
-use metrics::{counter, gauge, histogram};
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 
 /// Jobs waiting for the model thread (requests' sequences, not yet in a forward pass).
 const QUEUE_DEPTH: &str = "longview_worker_queue_depth";
@@ -16,6 +18,37 @@ const TOKENS_PROCESSED: &str = "longview_tokens_processed_total";
 const TRUNCATIONS: &str = "longview_truncations_total";
 /// Jobs dropped unrun because their caller had gone (deadline passed, client left).
 const ABANDONED: &str = "longview_worker_abandoned_jobs_total";
+
+/// Registers each metric's help text and unit with the installed recorder.
+pub fn describe_metrics() {
+    describe_gauge!(
+        QUEUE_DEPTH,
+        Unit::Count,
+        "Jobs waiting for the model thread."
+    );
+    describe_histogram!(BATCH_SIZE, Unit::Count, "Sequences per forward pass.");
+    describe_histogram!(
+        BATCH_TOKENS,
+        Unit::Count,
+        "Padded tokens per forward pass (sequences x longest sequence)."
+    );
+    describe_histogram!(
+        INFERENCE_SECONDS,
+        Unit::Seconds,
+        "Seconds per forward pass."
+    );
+    describe_counter!(
+        TOKENS_PROCESSED,
+        Unit::Count,
+        "Tokens the model read, unpadded."
+    );
+    describe_counter!(TRUNCATIONS, Unit::Count, "Texts cut to the token limit.");
+    describe_counter!(
+        ABANDONED,
+        Unit::Count,
+        "Jobs skipped because their caller had gone."
+    );
+}
 
 pub(crate) fn job_queued() {
     gauge!(QUEUE_DEPTH).increment(1.0);

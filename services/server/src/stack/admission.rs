@@ -9,6 +9,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 use tonic::body::Body;
 
+pub(super) const SHED: &str = "longview_grpc_shed_total";
+
 #[derive(Clone)]
 pub struct Admission {
     in_flight: Option<Arc<Semaphore>>,
@@ -38,7 +40,7 @@ impl Gate for Admission {
         match in_flight.clone().try_acquire_owned() {
             Ok(permit) => Ok(Some(permit)),
             Err(_) => {
-                metrics::counter!("longview_grpc_shed_total").increment(1);
+                metrics::counter!(SHED).increment(1);
                 Err(longview_worker::retry_later(format!(
                     "the server is at its limit of {} requests in flight \
                      (limits.max_concurrent_requests); retry shortly",

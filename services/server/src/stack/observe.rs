@@ -19,6 +19,33 @@ use tower::Service;
 use tracing::Instrument;
 use tracing::field::Empty;
 
+/// API calls (not health or reflection) between arrival and the end of their response.
+const IN_FLIGHT: &str = "longview_grpc_requests_in_flight";
+
+const REQUESTS: &str = "longview_grpc_requests_total";
+const REQUEST_SECONDS: &str = "longview_grpc_request_seconds";
+
+/// Registers the stack's metrics' help text with the installed recorder.
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        REQUESTS,
+        Unit::Count,
+        "gRPC calls by service, method and code."
+    );
+    describe_histogram!(
+        REQUEST_SECONDS,
+        Unit::Seconds,
+        "Seconds from a call's arrival to the end of its response."
+    );
+    describe_gauge!(IN_FLIGHT, Unit::Count, "API calls being served.");
+    describe_counter!(
+        super::admission::SHED,
+        Unit::Count,
+        "Calls refused because the server was at its concurrency limit."
+    );
+}
+
 #[derive(Clone)]
 pub struct Observe<S> {
     inner: S,
@@ -60,33 +87,46 @@ where
         );
         crate::otel::continue_trace(&span, request.headers());
         request.extensions_mut().insert(route.clone());
-        let started = Instant::now();
+        if !route.is_open() {
+            metrics::gauge!(IN_FLIGHT).increment(1.0);
+        }
         // Entered while the inner layers decide synchronously (auth records the tenant).
         let response = span.in_scope(|| self.inner.call(request));
+        // Recorded even if the caller goes away before the response (dropped, CANCELLED).
+        let mut outcome = Some(Outcome {
+            route,
+            started: Instant::now(),
+            span: span.clone(),
+            status: None,
+        });
         Box::pin(async move {
-            let response = response.instrument(span.clone()).await?;
+            let response = response.instrument(span).await?;
             let (parts, body) = response.into_parts();
-            let outcome = Outcome {
-                route,
-                started,
-                span,
-                status: Status::from_header_map(&parts.headers),
-            };
+            if let Some(outcome) = &mut outcome {
+                outcome.status = Status::from_header_map(&parts.headers);
+            }
             let body = Observed {
                 inner: body,
-                outcome: Some(outcome),
+                outcome: outcome.take(),
             };
             Ok(Response::from_parts(parts, Body::new(body)))
         })
     }
 }
 
-/// What is known about a request until its response ends.
+/// What is known about a request until its response ends; recorded once, when it ends
+/// or is dropped.
 struct Outcome {
     route: Route,
     started: Instant,
     span: tracing::Span,
     status: Option<Status>,
+}
+
+impl Drop for Outcome {
+    fn drop(&mut self) {
+        self.record();
+    }
 }
 
 impl Outcome {
@@ -98,24 +138,28 @@ impl Outcome {
 
     /// Records the request. A response that ended without any status was abandoned by
     /// the client: CANCELLED.
-    fn finish(self) {
+    fn record(&mut self) {
         let status = self
             .status
+            .take()
             .unwrap_or_else(|| Status::cancelled("the client went away"));
         let code = status.code();
         let seconds = self.started.elapsed().as_secs_f64();
+        if !self.route.is_open() {
+            metrics::gauge!(IN_FLIGHT).decrement(1.0);
+        }
         // Unknown methods of known services would make method labels unbounded.
         let method = match code {
             Code::Unimplemented => "unknown".to_string(),
-            _ => self.route.method,
+            _ => std::mem::take(&mut self.route.method),
         };
         let labels = [
             ("service", self.route.service.to_string()),
             ("method", method),
             ("code", code_name(code).to_string()),
         ];
-        metrics::counter!("longview_grpc_requests_total", &labels).increment(1);
-        metrics::histogram!("longview_grpc_request_seconds", &labels).record(seconds);
+        metrics::counter!(REQUESTS, &labels).increment(1);
+        metrics::histogram!(REQUEST_SECONDS, &labels).record(seconds);
         self.span.record("rpc.grpc.status_code", code as i32);
         let _entered = self.span.enter();
         let code = code_name(code);
@@ -207,11 +251,8 @@ impl HttpBody for Observed {
                     outcome.status = Some(Status::new(status.code(), status.message()));
                 }
             }
-            Poll::Ready(None) => {
-                if let Some(outcome) = self.outcome.take() {
-                    outcome.finish();
-                }
-            }
+            // Dropping the outcome records it.
+            Poll::Ready(None) => self.outcome = None,
             Poll::Pending => {}
         }
         polled
@@ -223,14 +264,6 @@ impl HttpBody for Observed {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-impl Drop for Observed {
-    fn drop(&mut self) {
-        if let Some(outcome) = self.outcome.take() {
-            outcome.finish();
-        }
     }
 }
 
