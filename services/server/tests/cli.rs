@@ -74,7 +74,9 @@ fn trained_head_is_served_by_name() {
     );
     assert!(root.path().join("heads/fin/head.safetensors").is_file());
 
-    let server = serve(&["--models-root", root_arg]);
+    // Classify only: with a fresh models root, serving sentiment too would first train
+    // the default sentiment head there (minutes) before "ready".
+    let server = serve(&["--models-root", root_arg, "--target", "classify"]);
     let addr = server.url();
     let text = "Quorvex Mining warned of a deep loss, suspended its dividend and said lenders may call its debt.";
     let result = run(&[
