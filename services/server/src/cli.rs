@@ -55,6 +55,11 @@ pub struct ServeArgs {
     /// Where pulled models are kept.
     #[arg(long, env = "LONGVIEW_MODELS_ROOT")]
     pub models_root: Option<PathBuf>,
+    /// Model workers (`--target worker` processes) to run the encoder on, instead of
+    /// loading it here: host:port, comma-separated. Calls are balanced over them and
+    /// retried on the next one when a worker is unavailable.
+    #[arg(long, env = "LONGVIEW_WORKER_ENDPOINTS", value_delimiter = ',')]
+    pub worker_endpoints: Vec<String>,
     /// Device for models: cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
     #[arg(long, env = "LONGVIEW_DEVICE", default_value = "cpu")]
     pub device: DeviceKind,
@@ -104,6 +109,7 @@ impl ServeArgs {
         let mut config = ServeConfig::new(self.listen);
         config.target = self.target;
         config.model_dir = self.model_dir;
+        config.worker_endpoints = self.worker_endpoints;
         if let Some(root) = self.models_root {
             config.models_root = root;
         }

@@ -7,6 +7,7 @@
 mod batch;
 mod error;
 mod grpc;
+mod remote;
 mod texts;
 mod thread;
 pub mod wire;
@@ -15,5 +16,6 @@ mod worker;
 pub use error::WorkerError;
 pub use grpc::WorkerApi;
 pub use longview_models::{ModelInfo, Output};
+pub use remote::RemoteConfig;
 pub use texts::EmbeddedText;
 pub use worker::{Loaded, Worker, WorkerConfig, WorkerState};
