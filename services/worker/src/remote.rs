@@ -3,15 +3,17 @@
 //! as an in-process model: it fetches the model's tokenizer once and tokenizes locally, so
 //! only token ids and vectors cross the network.
 
+mod members;
+
 use crate::worker::{Loaded, WorkerState};
 use crate::{Output, WorkerError};
 use longview_models::{ModelInfo, TextTokenizer};
-use longview_proto::worker::v1::{self as pb, worker_client::WorkerClient};
+use longview_proto::worker::v1 as pb;
+use members::{Member, Members};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
-use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 /// Where the workers are and how patient to be with them.
@@ -40,17 +42,11 @@ impl RemoteConfig {
     }
 }
 
-/// One worker process.
-struct Member {
-    endpoint: String,
-    client: WorkerClient<Channel>,
-}
-
 /// The workers a task role balances over: round robin, and on UNAVAILABLE (a worker
 /// stopped, restarting or still loading) or RESOURCE_EXHAUSTED (its queue is full) the
 /// same call goes to the next one.
 pub(crate) struct RemoteWorkers {
-    members: Vec<Member>,
+    members: Members,
     next: AtomicUsize,
     max_sequences_per_call: usize,
 }
@@ -59,6 +55,8 @@ pub(crate) struct RemoteWorkers {
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Rounds over every worker before a call gives up.
 const ROUNDS: usize = 3;
+/// How often worker names are resolved again.
+const RESOLVE_EVERY: Duration = Duration::from_secs(10);
 
 impl RemoteWorkers {
     /// Builds the pool (connections are made lazily) and starts a task that publishes
@@ -66,23 +64,14 @@ impl RemoteWorkers {
     pub(crate) fn connect(
         config: &RemoteConfig,
     ) -> Result<(Arc<Self>, watch::Receiver<WorkerState>), WorkerError> {
-        if config.endpoints.is_empty() {
-            return Err(WorkerError::Unreachable(
-                "no worker endpoints configured".into(),
-            ));
-        }
-        let members = config
-            .endpoints
-            .iter()
-            .map(|endpoint| member(endpoint, config))
-            .collect::<Result<Vec<_>, _>>()?;
         let pool = Arc::new(Self {
-            members,
+            members: Members::new(config)?,
             next: AtomicUsize::new(0),
             max_sequences_per_call: config.max_sequences_per_call.max(1),
         });
         let (state_tx, state) = watch::channel(WorkerState::Loading);
         tokio::spawn(discover(pool.clone(), state_tx));
+        tokio::spawn(keep_resolving(Arc::downgrade(&pool)));
         Ok((pool, state))
     }
 
@@ -119,13 +108,14 @@ impl RemoteWorkers {
             if round > 0 {
                 tokio::time::sleep(RETRY_PAUSE).await;
             }
-            for _ in 0..self.members.len() {
-                let member = self.pick();
+            let members = self.members.snapshot();
+            for _ in 0..members.len() {
+                let member = self.pick(&members);
                 let mut client = member.client.clone();
                 match client.encode(request.clone()).await {
                     Ok(response) => return Ok(response.into_inner()),
                     Err(status) if retryable(&status) => {
-                        tracing::warn!(worker = %member.endpoint, code = ?status.code(), error = %status.message(), "worker call failed; trying the next worker");
+                        tracing::warn!(worker = %member.label, code = ?status.code(), error = %status.message(), "worker call failed; trying the next worker");
                         last = Some(status);
                     }
                     Err(status) => return Err(answer_error(status)),
@@ -135,30 +125,21 @@ impl RemoteWorkers {
         Err(exhausted(last))
     }
 
-    fn pick(&self) -> &Member {
+    fn pick<'a>(&self, members: &'a [Arc<Member>]) -> &'a Member {
         let at = self.next.fetch_add(1, Ordering::Relaxed);
-        &self.members[at % self.members.len()]
+        &members[at % members.len()]
     }
 }
 
-fn member(endpoint: &str, config: &RemoteConfig) -> Result<Member, WorkerError> {
-    let url = match endpoint.contains("://") {
-        true => endpoint.to_string(),
-        false => format!("http://{endpoint}"),
-    };
-    let channel = Endpoint::from_shared(url)
-        .map_err(|e| WorkerError::Unreachable(format!("worker endpoint {endpoint:?}: {e}")))?
-        .connect_timeout(config.connect_timeout)
-        .timeout(config.request_timeout)
-        .tcp_nodelay(true)
-        .connect_lazy();
-    let client = WorkerClient::new(channel)
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes);
-    Ok(Member {
-        endpoint: endpoint.to_string(),
-        client,
-    })
+/// Follows the workers behind the configured names until the pool is dropped.
+async fn keep_resolving(pool: std::sync::Weak<RemoteWorkers>) {
+    loop {
+        tokio::time::sleep(RESOLVE_EVERY).await;
+        match pool.upgrade() {
+            Some(pool) => pool.members.refresh().await,
+            None => return,
+        }
+    }
 }
 
 /// Asks the workers in turn for their model and tokenizer until one answers, then
@@ -166,15 +147,17 @@ fn member(endpoint: &str, config: &RemoteConfig) -> Result<Member, WorkerError> 
 async fn discover(pool: Arc<RemoteWorkers>, state: watch::Sender<WorkerState>) {
     let mut pause = RETRY_PAUSE;
     loop {
-        for member in &pool.members {
+        pool.members.refresh().await;
+        let members = pool.members.snapshot();
+        for member in members.iter() {
             match fetch_loaded(member).await {
                 Ok(loaded) => {
-                    tracing::info!(worker = %member.endpoint, model = %loaded.info.name, version = %loaded.info.version, workers = pool.members.len(), "remote model worker ready");
+                    tracing::info!(worker = %member.label, model = %loaded.info.name, version = %loaded.info.version, workers = members.len(), "remote model worker ready");
                     state.send_replace(WorkerState::Ready(Arc::new(loaded)));
                     return;
                 }
                 Err(err) => {
-                    tracing::info!(worker = %member.endpoint, error = %err, "waiting for model worker")
+                    tracing::info!(worker = %member.label, error = %err, "waiting for model worker")
                 }
             }
         }
