@@ -76,6 +76,8 @@ pub struct ServeConfig {
     /// The encoder's model directory; `None` means the default model, pulled if missing.
     pub model_dir: Option<PathBuf>,
     pub models_root: PathBuf,
+    /// Remote model workers; empty means the model runs in this process.
+    pub worker_endpoints: Vec<String>,
     #[serde(serialize_with = "display")]
     pub device: DeviceKind,
     #[serde(serialize_with = "display")]
@@ -114,6 +116,7 @@ impl ServeConfig {
             listen,
             model_dir: None,
             models_root: longview_models::pull::default_models_root(),
+            worker_endpoints: Vec::new(),
             device: DeviceKind::Cpu,
             backend: Backend::Fast,
             queue_capacity: 256,
@@ -145,6 +148,18 @@ impl ServeConfig {
             Target::All | Target::Classify | Target::Sentiment | Target::Worker
         ) {
             return Err(ConfigError::TargetUnavailable(self.target));
+        }
+        if self.target == Target::Worker && !self.worker_endpoints.is_empty() {
+            return Err(ConfigError::Invalid {
+                flag: "--worker-endpoints",
+                problem: "a worker runs its own model; give endpoints to task roles only".into(),
+            });
+        }
+        if self.worker_endpoints.iter().any(|e| e.trim().is_empty()) {
+            return Err(ConfigError::Invalid {
+                flag: "--worker-endpoints",
+                problem: "an endpoint is empty (check for a stray comma)".into(),
+            });
         }
         let positive = [
             ("--queue-capacity", self.queue_capacity),

@@ -12,7 +12,7 @@ use longview_classify::{ClassifyService, HeadRegistry, heads_dir};
 use longview_embed::EmbedService;
 use longview_proto::service_names as names;
 use longview_sentiment::SentimentService;
-use longview_worker::{Worker, WorkerApi, WorkerConfig};
+use longview_worker::{RemoteConfig, Worker, WorkerApi, WorkerConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -72,8 +72,15 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     server.wait().await
 }
 
-/// Prepares the model (pulling the default one if needed), spawns its worker and starts.
+/// Prepares the model (pulling the default one if needed), spawns its worker and starts;
+/// with remote workers configured, connects to them instead.
 pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
+    if !config.worker_endpoints.is_empty() {
+        let remote = RemoteConfig::new(config.worker_endpoints.clone());
+        let worker = Worker::connect(&remote)?;
+        tracing::info!(workers = ?config.worker_endpoints, "using remote model workers");
+        return start_with_worker(config, worker).await;
+    }
     let model_dir = prepare_model(&config).await?;
     let mut worker_config = WorkerConfig::new(model_dir);
     worker_config.device = config.device;

@@ -80,6 +80,16 @@ pub struct WorkerSettings {
     /// Where pulled models are kept.
     #[arg(long, env = "LONGVIEW_MODELS_ROOT")]
     pub models_root: Option<PathBuf>,
+    /// Model workers (`--target worker` processes) to run the encoder on, instead of
+    /// loading it here: host:port, comma-separated. Calls are balanced over them and
+    /// retried on the next one when a worker is unavailable.
+    #[arg(
+        id = "worker_endpoints",
+        long = "worker-endpoints",
+        env = "LONGVIEW_WORKER_ENDPOINTS",
+        value_delimiter = ','
+    )]
+    pub endpoints: Option<Vec<String>>,
     /// Device for models: cpu, cuda or cuda:N (CUDA needs a build with --features cuda)
     /// [default: cpu].
     #[arg(long, env = "LONGVIEW_DEVICE")]
@@ -240,6 +250,7 @@ impl Settings {
         let w = self.worker;
         config.model_dir = w.model_dir;
         set(&mut config.models_root, w.models_root);
+        set(&mut config.worker_endpoints, w.endpoints);
         set(&mut config.device, w.device);
         set(&mut config.backend, w.encoder);
         set(&mut config.queue_capacity, w.queue_capacity);
