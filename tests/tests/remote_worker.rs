@@ -109,3 +109,59 @@ async fn classify_on_two_remote_workers_matches_local_and_survives_one_stopping(
     remote.shutdown().await.unwrap();
     local.shutdown().await.unwrap();
 }
+
+/// A worker that requires mutual TLS and an API key; the classify role reaches it with
+/// the CA, a client certificate and the key from their files.
+#[tokio::test]
+async fn remote_worker_over_mutual_tls_with_an_api_key() {
+    let dir = tempfile::tempdir().unwrap();
+    longview_server::tls::DevCertificates::generate(&["localhost".into()])
+        .unwrap()
+        .write(dir.path())
+        .unwrap();
+    let keys = dir.path().join("keys.toml");
+    let key = "classify-role-calls-the-workers-000";
+    std::fs::write(
+        &keys,
+        format!("[[keys]]\ntenant = \"platform\"\nkey = \"{key}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("worker.key"), format!("{key}\n")).unwrap();
+
+    let mut worker = config();
+    worker.target = Target::Worker;
+    worker.auth.api_keys_file = Some(keys);
+    worker.tls.cert = Some(dir.path().join("server.pem"));
+    worker.tls.key = Some(dir.path().join("server.key"));
+    worker.tls.client_ca = Some(dir.path().join("ca.pem"));
+    let worker = start(worker).await;
+
+    let classify_role = |api_key: bool| {
+        let mut config = config();
+        config.target = Target::Classify;
+        config.worker_endpoints = vec![format!("https://localhost:{}", worker.addr.port())];
+        config.worker_client.ca = Some(dir.path().join("ca.pem"));
+        config.worker_client.cert = Some(dir.path().join("client.pem"));
+        config.worker_client.key = Some(dir.path().join("client.key"));
+        config.worker_client.api_key_file = api_key.then(|| dir.path().join("worker.key"));
+        config
+    };
+    let role = longview_server::start(classify_role(true)).await.unwrap();
+    let role_channel = channel(&role).await;
+    wait_serving(&role_channel, names::CLASSIFY).await;
+    let response = classify(&role_channel).await.unwrap();
+    assert!(response.window_count >= 3, "{}", response.window_count);
+
+    // Without the key the worker refuses; the role stops with the reason instead of
+    // waiting for a model that will never answer it.
+    let keyless = longview_server::start(classify_role(false)).await.unwrap();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(30), keyless.wait())
+        .await
+        .expect("the keyless role should stop");
+    let message = format!("{:#}", stopped.unwrap_err());
+    assert!(message.contains("refused this role"), "{message}");
+    assert!(message.contains("Unauthenticated"), "{message}");
+
+    role.shutdown().await.unwrap();
+    worker.shutdown().await.unwrap();
+}

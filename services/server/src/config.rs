@@ -78,6 +78,8 @@ pub struct ServeConfig {
     pub models_root: PathBuf,
     /// Remote model workers; empty means the model runs in this process.
     pub worker_endpoints: Vec<String>,
+    /// How to reach the remote workers securely.
+    pub worker_client: WorkerClient,
     #[serde(serialize_with = "display")]
     pub device: DeviceKind,
     #[serde(serialize_with = "display")]
@@ -108,6 +110,16 @@ pub struct ServeConfig {
     pub masking: MaskingSettings,
 }
 
+/// TLS material and API key for calls to remote workers. Paths only: the key itself is
+/// read when connecting, so it never appears in the logged configuration.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WorkerClient {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub api_key_file: Option<PathBuf>,
+}
+
 impl ServeConfig {
     /// Defaults for a server on `listen` with the default model.
     pub fn new(listen: SocketAddr) -> Self {
@@ -117,6 +129,7 @@ impl ServeConfig {
             model_dir: None,
             models_root: longview_models::pull::default_models_root(),
             worker_endpoints: Vec::new(),
+            worker_client: WorkerClient::default(),
             device: DeviceKind::Cpu,
             backend: Backend::Fast,
             queue_capacity: 256,

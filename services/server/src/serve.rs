@@ -76,7 +76,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
 /// with remote workers configured, connects to them instead.
 pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     if !config.worker_endpoints.is_empty() {
-        let remote = RemoteConfig::new(config.worker_endpoints.clone());
+        let remote = remote_config(&config)?;
         let worker = Worker::connect(&remote)?;
         tracing::info!(workers = ?config.worker_endpoints, "using remote model workers");
         return start_with_worker(config, worker).await;
@@ -91,6 +91,30 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     worker_config.max_batch_wait = config.max_batch_wait;
     let worker = Worker::spawn(worker_config)?;
     start_with_worker(config, worker).await
+}
+
+/// Endpoints plus TLS (when any endpoint is `https://` or a CA/certificate is given) and
+/// the API key read from its file.
+fn remote_config(config: &ServeConfig) -> anyhow::Result<RemoteConfig> {
+    let mut remote = RemoteConfig::new(config.worker_endpoints.clone());
+    let c = &config.worker_client;
+    let https = config
+        .worker_endpoints
+        .iter()
+        .any(|e| e.starts_with("https://"));
+    if https || c.ca.is_some() || c.cert.is_some() {
+        remote.tls = Some(crate::tls::client(
+            c.ca.as_deref(),
+            c.cert.as_deref(),
+            c.key.as_deref(),
+        )?);
+    }
+    if let Some(path) = &c.api_key_file {
+        let key = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("--worker-api-key-file {}: {e}", path.display()))?;
+        remote.api_key = Some(key.trim().to_string());
+    }
+    Ok(remote)
 }
 
 async fn prepare_model(config: &ServeConfig) -> anyhow::Result<std::path::PathBuf> {

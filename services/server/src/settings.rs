@@ -90,6 +90,23 @@ pub struct WorkerSettings {
         value_delimiter = ','
     )]
     pub endpoints: Option<Vec<String>>,
+    /// CA that signs the workers' certificates, for `https://` worker endpoints
+    /// [default: the system's roots].
+    #[arg(id = "worker_ca", long = "worker-ca", env = "LONGVIEW_WORKER_CA")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM) shown to workers that require mutual TLS.
+    #[arg(id = "worker_cert", long = "worker-cert", env = "LONGVIEW_WORKER_CERT")]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) of --worker-cert.
+    #[arg(id = "worker_key", long = "worker-key", env = "LONGVIEW_WORKER_KEY")]
+    pub key: Option<PathBuf>,
+    /// File holding the API key sent to workers that require one.
+    #[arg(
+        id = "worker_api_key_file",
+        long = "worker-api-key-file",
+        env = "LONGVIEW_WORKER_API_KEY_FILE"
+    )]
+    pub api_key_file: Option<PathBuf>,
     /// Device for models: cpu, cuda or cuda:N (CUDA needs a build with --features cuda)
     /// [default: cpu].
     #[arg(long, env = "LONGVIEW_DEVICE")]
@@ -251,6 +268,12 @@ impl Settings {
         config.model_dir = w.model_dir;
         set(&mut config.models_root, w.models_root);
         set(&mut config.worker_endpoints, w.endpoints);
+        config.worker_client = crate::config::WorkerClient {
+            ca: w.ca,
+            cert: w.cert,
+            key: w.key,
+            api_key_file: w.api_key_file,
+        };
         set(&mut config.device, w.device);
         set(&mut config.backend, w.encoder);
         set(&mut config.queue_capacity, w.queue_capacity);

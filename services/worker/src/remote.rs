@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
+use tonic::transport::ClientTlsConfig;
 use tonic::{Code, Status};
 
 /// Where the workers are and how patient to be with them.
@@ -28,6 +29,12 @@ pub struct RemoteConfig {
     pub max_sequences_per_call: usize,
     /// Largest gRPC message either side accepts.
     pub max_message_bytes: usize,
+    /// TLS for `https://` endpoints (trusted CA, client certificate for mutual TLS). The
+    /// server name checked is the endpoint's host, even when it resolved to several
+    /// addresses.
+    pub tls: Option<ClientTlsConfig>,
+    /// Sent as `authorization: Bearer <key>` when the workers require API keys.
+    pub api_key: Option<String>,
 }
 
 impl RemoteConfig {
@@ -38,6 +45,8 @@ impl RemoteConfig {
             request_timeout: Duration::from_secs(120),
             max_sequences_per_call: 1024,
             max_message_bytes: 64 << 20,
+            tls: None,
+            api_key: None,
         }
     }
 }
@@ -154,6 +163,17 @@ async fn discover(pool: Arc<RemoteWorkers>, state: watch::Sender<WorkerState>) {
                 Ok(loaded) => {
                     tracing::info!(worker = %member.label, model = %loaded.info.name, version = %loaded.info.version, workers = members.len(), "remote model worker ready");
                     state.send_replace(WorkerState::Ready(Arc::new(loaded)));
+                    return;
+                }
+                // A refused key or role is configuration: waiting will not fix it, and
+                // "still loading" would hide the cause.
+                Err(WorkerError::Remote(reason)) => {
+                    tracing::error!(worker = %member.label, error = %reason, "model worker refused this role");
+                    let reason = format!(
+                        "model worker {} refused this role: {reason} (check --worker-api-key-file and the worker's keys)",
+                        member.label
+                    );
+                    state.send_replace(WorkerState::Failed(reason.into()));
                     return;
                 }
                 Err(err) => {

@@ -9,14 +9,33 @@ use longview_proto::worker::v1::worker_client::WorkerClient;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
+use tonic::Status;
 use tonic::codegen::http::Uri;
-use tonic::transport::{Channel, Endpoint};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 /// One worker process.
 pub(crate) struct Member {
     /// As logs show it: the configured name and, when it differs, the address.
     pub label: String,
-    pub client: WorkerClient<Channel>,
+    pub client: WorkerClient<InterceptedService<Channel, BearerKey>>,
+}
+
+/// Adds the configured API key to every call.
+#[derive(Clone)]
+pub(crate) struct BearerKey(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for BearerKey {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
 }
 
 /// An endpoint as configured.
@@ -31,6 +50,7 @@ struct Target {
 pub(crate) struct Members {
     targets: Vec<Target>,
     config: RemoteConfig,
+    key: BearerKey,
     current: RwLock<Arc<Vec<Arc<Member>>>>,
 }
 
@@ -47,13 +67,18 @@ impl Members {
             .iter()
             .map(|e| target(e))
             .collect::<Result<Vec<_>, _>>()?;
+        let key = bearer(config.api_key.as_deref())?;
         let initial = targets
             .iter()
-            .map(|t| member(t.configured.clone(), &t.url(&t.host_port()), config).map(Arc::new))
+            .map(|t| {
+                let url = t.url(&t.host_port());
+                member(t.configured.clone(), &url, t, config, &key).map(Arc::new)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             targets,
             config: config.clone(),
+            key,
             current: RwLock::new(Arc::new(initial)),
         })
     }
@@ -85,10 +110,13 @@ impl Members {
                 let label = target.label(address);
                 match by_label.get(label.as_str()) {
                     Some(existing) => fresh.push(Arc::clone(existing)),
-                    None => match member(label, &target.url(&address.to_string()), &self.config) {
-                        Ok(member) => fresh.push(Arc::new(member)),
-                        Err(err) => tracing::warn!(error = %err, "skipping a worker address"),
-                    },
+                    None => {
+                        let url = target.url(&address.to_string());
+                        match member(label, &url, target, &self.config, &self.key) {
+                            Ok(member) => fresh.push(Arc::new(member)),
+                            Err(err) => tracing::warn!(error = %err, "skipping a worker address"),
+                        }
+                    }
                 }
             }
         }
@@ -166,14 +194,41 @@ async fn resolve(target: &Target) -> Option<Vec<SocketAddr>> {
     }
 }
 
-fn member(label: String, url: &str, config: &RemoteConfig) -> Result<Member, WorkerError> {
-    let channel = Endpoint::from_shared(url.to_string())
-        .map_err(|e| WorkerError::Unreachable(format!("worker endpoint {label:?}: {e}")))?
+fn bearer(key: Option<&str>) -> Result<BearerKey, WorkerError> {
+    let value = key
+        .map(|key| format!("Bearer {}", key.trim()).parse())
+        .transpose()
+        .map_err(|_| WorkerError::Unreachable("the worker API key is not valid ASCII".into()))?;
+    Ok(BearerKey(value))
+}
+
+fn member(
+    label: String,
+    url: &str,
+    target: &Target,
+    config: &RemoteConfig,
+    key: &BearerKey,
+) -> Result<Member, WorkerError> {
+    let invalid = |e: tonic::transport::Error| {
+        WorkerError::Unreachable(format!("worker endpoint {label:?}: {e}"))
+    };
+    let mut endpoint = Endpoint::from_shared(url.to_string())
+        .map_err(invalid)?
         .connect_timeout(config.connect_timeout)
         .timeout(config.request_timeout)
-        .tcp_nodelay(true)
-        .connect_lazy();
-    let client = WorkerClient::new(channel)
+        .tcp_nodelay(true);
+    if target.scheme == "https" {
+        // Connections go to resolved addresses; the certificate must still name the host.
+        let tls = config
+            .tls
+            .clone()
+            .unwrap_or_else(|| ClientTlsConfig::new().with_native_roots());
+        endpoint = endpoint
+            .tls_config(tls.domain_name(target.host.clone()))
+            .map_err(invalid)?;
+    }
+    let channel = endpoint.connect_lazy();
+    let client = WorkerClient::with_interceptor(channel, key.clone())
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
     Ok(Member { label, client })
