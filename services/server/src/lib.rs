@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod generator;
 mod health;
 pub mod models;
 mod roles;

@@ -15,6 +15,18 @@ pub enum WorkerError {
     QueueFull { capacity: usize },
     #[error("the model worker has stopped")]
     Stopped,
+    /// No remote worker could take the call (all stopped, restarting or loading).
+    #[error("model workers unavailable: {0}")]
+    Unreachable(String),
+    /// Every remote worker's queue was full.
+    #[error("{0}")]
+    Busy(String),
+    /// A remote worker refused the input itself (e.g. a sequence over its positions).
+    #[error("the model worker refused the input: {0}")]
+    Rejected(String),
+    /// A remote worker failed in a way the caller cannot fix.
+    #[error("the model worker failed: {0}")]
+    Remote(String),
     #[error(transparent)]
     Input(#[from] longview_core::InputError),
     #[error(transparent)]
@@ -28,12 +40,14 @@ impl WorkerError {
     pub fn into_status(self, field: &str) -> Status {
         match self {
             WorkerError::Input(input) => Status::invalid_argument(input.describe(field)),
-            WorkerError::Loading | WorkerError::Failed(_) | WorkerError::Stopped => {
-                Status::new(Code::Unavailable, self.to_string())
-            }
-            WorkerError::QueueFull { .. } => retry_later(self.to_string()),
-            WorkerError::Model(model) => {
-                tracing::error!(error = %model, field, "model failed on a request");
+            WorkerError::Loading
+            | WorkerError::Failed(_)
+            | WorkerError::Stopped
+            | WorkerError::Unreachable(_) => Status::new(Code::Unavailable, self.to_string()),
+            WorkerError::QueueFull { .. } | WorkerError::Busy(_) => retry_later(self.to_string()),
+            WorkerError::Rejected(message) => Status::invalid_argument(message),
+            WorkerError::Model(_) | WorkerError::Remote(_) => {
+                tracing::error!(error = %self, field, "model failed on a request");
                 Status::internal("internal error while running the model; see the server log")
             }
         }

@@ -29,11 +29,16 @@ impl WorkerApi {
 fn status(err: WorkerError) -> Status {
     match err {
         WorkerError::Input(input) => Status::invalid_argument(input.describe("sequences")),
-        WorkerError::Loading | WorkerError::Failed(_) | WorkerError::Stopped => {
-            Status::new(Code::Unavailable, err.to_string())
+        WorkerError::Loading
+        | WorkerError::Failed(_)
+        | WorkerError::Stopped
+        | WorkerError::Unreachable(_) => Status::new(Code::Unavailable, err.to_string()),
+        WorkerError::QueueFull { .. } | WorkerError::Busy(_) => {
+            crate::error::retry_later(err.to_string())
         }
-        WorkerError::QueueFull { .. } => crate::error::retry_later(err.to_string()),
         WorkerError::Model(model) => Status::invalid_argument(model.to_string()),
+        WorkerError::Rejected(message) => Status::invalid_argument(message),
+        WorkerError::Remote(message) => Status::internal(message),
     }
 }
 
