@@ -28,10 +28,11 @@ impl GgufFile {
         };
         match gguf.meta().string("general.architecture") {
             Some("llama") => Ok(gguf),
-            other => Err(ModelError::Unsupported {
-                found: format!("{} architecture {:?}", path.display(), other.unwrap_or("")),
-                supported: SUPPORTED,
-            }),
+            other => Err(ModelError::Gguf(format!(
+                "{}: architecture {:?} is not supported; supported: {SUPPORTED}",
+                path.display(),
+                other.unwrap_or("")
+            ))),
         }
     }
 

@@ -55,10 +55,11 @@ impl LlamaGenerator {
             context_tokens: Some(context_tokens),
             device: device.to_string(),
         };
-        let model = load_weights(gguf, &device.open()?)?;
+        let device = device.open()?;
+        let model = load_weights(gguf, &device)?;
         Ok(Self {
             model,
-            device: device.open()?,
+            device,
             prompter,
             info,
             context_tokens,
@@ -255,4 +256,161 @@ fn identify(path: &Path, meta: Meta<'_>) -> (String, String) {
         .string("general.name")
         .map_or_else(|| file.clone(), str::to_owned);
     (name, file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ChatMessage;
+    use candle_core::quantized::gguf_file::{self, Value};
+    use candle_core::quantized::{GgmlDType, QTensor};
+
+    const DIM: usize = 64;
+
+    /// A SentencePiece vocabulary: unk, bos, eos, the 256 byte tokens, a few pieces.
+    fn vocabulary() -> (Vec<String>, Vec<f32>, Vec<i32>) {
+        let mut tokens = vec!["<unk>".to_string(), "<s>".into(), "</s>".into()];
+        let mut types = vec![2, 3, 3];
+        for byte in 0..=255u8 {
+            tokens.push(format!("<0x{byte:02X}>"));
+            types.push(6);
+        }
+        for piece in ["▁", "H", "e", "l", "o", "▁H", "ll", "▁He", "llo", "▁Hello"] {
+            tokens.push(piece.into());
+            types.push(1);
+        }
+        let scores = (0..tokens.len()).map(|i| -(i as f32)).collect();
+        (tokens, scores, types)
+    }
+
+    fn metadata() -> Vec<(&'static str, Value)> {
+        let (tokens, scores, types) = vocabulary();
+        let template = "{% for m in messages %}{{ bos_token }}[{{ m.role }}] {{ m.content }}\
+                        {{ eos_token }}{% endfor %}[assistant]";
+        vec![
+            ("general.architecture", Value::String("llama".into())),
+            ("general.name", Value::String("tiny".into())),
+            ("llama.context_length", Value::U32(64)),
+            ("llama.block_count", Value::U32(1)),
+            ("llama.embedding_length", Value::U32(DIM as u32)),
+            ("llama.attention.head_count", Value::U32(2)),
+            ("llama.attention.head_count_kv", Value::U32(2)),
+            ("llama.rope.dimension_count", Value::U32(32)),
+            ("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
+            ("tokenizer.ggml.model", Value::String("llama".into())),
+            (
+                "tokenizer.ggml.tokens",
+                Value::Array(tokens.into_iter().map(Value::String).collect()),
+            ),
+            (
+                "tokenizer.ggml.scores",
+                Value::Array(scores.into_iter().map(Value::F32).collect()),
+            ),
+            (
+                "tokenizer.ggml.token_type",
+                Value::Array(types.into_iter().map(Value::I32).collect()),
+            ),
+            ("tokenizer.ggml.bos_token_id", Value::U32(1)),
+            ("tokenizer.ggml.eos_token_id", Value::U32(2)),
+            ("tokenizer.chat_template", Value::String(template.into())),
+        ]
+    }
+
+    /// Random weights of the right shapes; Q4_1 where it will be requantized.
+    fn tensors(vocab: usize) -> Vec<(String, QTensor)> {
+        let random = |shape: (usize, usize), dtype| {
+            let t = Tensor::randn(0f32, 0.5, shape, &Device::Cpu).unwrap();
+            QTensor::quantize(&t, dtype).unwrap()
+        };
+        let ones = |n| {
+            QTensor::quantize(
+                &Tensor::ones(n, candle_core::DType::F32, &Device::Cpu).unwrap(),
+                GgmlDType::F32,
+            )
+            .unwrap()
+        };
+        let mut tensors = vec![
+            (
+                "token_embd.weight".to_string(),
+                random((vocab, DIM), GgmlDType::Q8_0),
+            ),
+            ("output_norm.weight".into(), ones(DIM)),
+            ("blk.0.attn_norm.weight".into(), ones(DIM)),
+            ("blk.0.ffn_norm.weight".into(), ones(DIM)),
+        ];
+        for name in ["attn_q", "attn_k", "attn_v", "attn_output"] {
+            tensors.push((
+                format!("blk.0.{name}.weight"),
+                random((DIM, DIM), GgmlDType::Q4_1),
+            ));
+        }
+        tensors.push((
+            "blk.0.ffn_gate.weight".into(),
+            random((2 * DIM, DIM), GgmlDType::Q4_1),
+        ));
+        tensors.push((
+            "blk.0.ffn_up.weight".into(),
+            random((2 * DIM, DIM), GgmlDType::Q4_1),
+        ));
+        tensors.push((
+            "blk.0.ffn_down.weight".into(),
+            random((DIM, 2 * DIM), GgmlDType::Q4_1),
+        ));
+        tensors
+    }
+
+    fn tiny_gguf(dir: &Path) -> PathBuf {
+        let metadata = metadata();
+        let tensors = tensors(vocabulary().0.len());
+        let path = dir.join("tiny.gguf");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let metadata: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+        let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        gguf_file::write(&mut file, &metadata, &tensors).unwrap();
+        path
+    }
+
+    #[test]
+    fn any_llama_gguf_with_a_sentencepiece_vocabulary_loads_and_generates() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut model = LlamaGenerator::load(&tiny_gguf(dir.path()), DeviceKind::Cpu).unwrap();
+        assert_eq!(model.info().name, "tiny");
+        assert_eq!(model.context_tokens(), 64);
+
+        let prompter = model.prompter();
+        let tokenizer = prompter.tokenizer();
+        let hello = tokenizer.encode("Hello").unwrap();
+        assert_eq!(tokenizer.token_text(hello[0]), Some("▁Hello"), "{hello:?}");
+        // Outside the vocabulary: one byte token per UTF-8 byte, decoded back whole.
+        let emoji = tokenizer.encode("Hello 😀").unwrap();
+        assert_eq!(emoji.len(), 1 + 1 + 4, "{emoji:?}");
+        assert_eq!(tokenizer.bytes().decode(&emoji), "Hello 😀");
+
+        let prompt = prompter.prompt_ids(&[ChatMessage::user("Hello")]).unwrap();
+        assert_eq!(prompt[0], 1, "bos first");
+        let params = GenerateParams {
+            max_new_tokens: 5,
+            ignore_eos: true,
+            ..GenerateParams::default()
+        };
+        let mut count = 0;
+        let stats = model
+            .generate(&prompt, &params, |_, _| {
+                count += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!((count, stats.stop_reason), (5, StopReason::MaxTokens));
+    }
+
+    #[test]
+    fn a_gguf_of_another_architecture_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bert.gguf");
+        let arch = Value::String("bert".into());
+        let mut file = std::fs::File::create(&path).unwrap();
+        gguf_file::write(&mut file, &[("general.architecture", &arch)], &[]).unwrap();
+        let err = LlamaGenerator::load(&path, DeviceKind::Cpu).unwrap_err();
+        assert!(err.to_string().contains("\"bert\""), "{err}");
+    }
 }
