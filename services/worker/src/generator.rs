@@ -79,6 +79,18 @@ impl Generator {
         }
     }
 
+    /// How many tokens `messages` take as a prompt (chat template included), to budget
+    /// passages against `context_tokens`; `None` for a remote server, which cannot say.
+    pub async fn prompt_tokens(
+        &self,
+        messages: Vec<ChatMessage>,
+    ) -> Result<Option<usize>, WorkerError> {
+        match self {
+            Generator::Local(local) => local.prompt_tokens(messages).await.map(Some),
+            Generator::OpenAi(_) => Ok(None),
+        }
+    }
+
     /// The model's name, version and context, or why there is none yet.
     pub fn info(&self) -> Result<Arc<GeneratorInfo>, WorkerError> {
         match &*self.watch_state().borrow() {
