@@ -20,19 +20,23 @@ pub struct BenchGenerateArgs {
     #[arg(long, env = "LONGVIEW_MODELS_ROOT")]
     pub models_root: Option<PathBuf>,
     /// Approximate prompt length in tokens (the chat template adds a few).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, env = "LONGVIEW_BENCH_PROMPT_TOKENS", default_value_t = 256)]
     pub prompt_tokens: usize,
     /// Tokens generated per answer (end-of-turn ignored, so every answer is this long).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, env = "LONGVIEW_BENCH_NEW_TOKENS", default_value_t = 64)]
     pub new_tokens: usize,
     /// Answers measured per generator (after one warm-up answer).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, env = "LONGVIEW_BENCH_ROUNDS", default_value_t = 3)]
     pub rounds: usize,
     /// API root of an OpenAI-compatible server to measure beside the local generator.
     #[arg(long, env = "LONGVIEW_BENCH_REFERENCE_URL")]
     pub reference_url: Option<String>,
     /// The model name the reference server serves.
-    #[arg(long, default_value = "reference")]
+    #[arg(
+        long,
+        env = "LONGVIEW_BENCH_REFERENCE_MODEL",
+        default_value = "reference"
+    )]
     pub reference_model: String,
 }
 
