@@ -25,6 +25,8 @@ pub struct LabelEvidence {
     pub window: usize,
     pub span: Span,
     pub score: f32,
+    /// The window's text, as sent (masking is the service's decision).
+    pub text: String,
 }
 
 /// A document's classification.
@@ -66,7 +68,8 @@ pub async fn classify(
     }
     let mut reading = Reading::new(plan, &texts[0]);
     read_windows(worker, &tokens, plan, limits, &scorer, &mut reading).await?;
-    Ok(reading.finish(plan, &scorer, Usage::new(tokens.len(), 0)))
+    let usage = Usage::new(tokens.len(), 0);
+    Ok(reading.finish(plan, &scorer, usage, &texts[0]))
 }
 
 fn check_text(text: &str, limits: &ClassifyLimits) -> Result<(), ClassifyError> {
@@ -194,7 +197,13 @@ impl Reading {
         }
     }
 
-    fn finish(self, plan: &ClassifyPlan, scorer: &Scorer, usage: Usage) -> Classification {
+    fn finish(
+        self,
+        plan: &ClassifyPlan,
+        scorer: &Scorer,
+        usage: Usage,
+        text: &str,
+    ) -> Classification {
         let pooled = self.attention.as_ref().map(AttentionPool::pooled);
         let scores = scorer.document(self.aggregator.scores(), pooled);
         let predicted = predict(&scores, plan.multi_label);
@@ -214,6 +223,7 @@ impl Reading {
                     window: scored.window,
                     span,
                     score: scored.score,
+                    text: text[start..end].to_string(),
                 }
             })
             .collect();

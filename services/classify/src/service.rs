@@ -5,15 +5,19 @@ use crate::heads::HeadRegistry;
 use crate::options::{ClassifyPlan, DocumentAggregation, LabelSource, ModelLimits};
 use crate::{ClassifyError, ClassifyLimits};
 use longview_core::head::ClassifierHead;
+use longview_core::{Masking, Tenant};
 use longview_proto::v1::{self as pb, classify_server::Classify};
 use longview_worker::{Worker, wire};
+use std::sync::Arc;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
+use tracing::field::Empty;
 
 pub struct ClassifyService {
     worker: Worker,
     limits: ClassifyLimits,
     heads: HeadRegistry,
+    masking: Arc<Masking>,
 }
 
 impl ClassifyService {
@@ -23,7 +27,14 @@ impl ClassifyService {
             worker,
             limits,
             heads,
+            masking: Arc::default(),
         }
+    }
+
+    /// Masks evidence text per tenant (nothing is masked by default).
+    pub fn with_masking(mut self, masking: Arc<Masking>) -> Self {
+        self.masking = masking;
+        self
     }
 
     pub fn into_server(self) -> pb::classify_server::ClassifyServer<Self> {
@@ -34,6 +45,7 @@ impl ClassifyService {
         &self,
         text: String,
         options: Option<pb::ClassifyOptions>,
+        tenant: &Tenant,
     ) -> Result<pb::ClassifyResponse, ClassifyError> {
         let info = self.worker.loaded()?.info.clone();
         let model = ModelLimits {
@@ -44,13 +56,18 @@ impl ClassifyService {
         };
         let plan = ClassifyPlan::from_options(options, &self.limits, model, &self.heads)?;
         let classification = classify(&self.worker, text, &plan, &self.limits).await?;
-        tracing::debug!(
-            tokens = classification.usage.tokens_total,
-            windows = classification.window_count,
-            labels = plan.labels.len(),
-            "classified"
-        );
-        Ok(response(classification, &plan, model_pb(&info, &plan)))
+        // Signed: OpenTelemetry attributes are i64, and unsigned fields would become text.
+        let span = tracing::Span::current();
+        span.record("tokens", classification.usage.tokens_total as i64);
+        span.record("windows", classification.window_count as i64);
+        span.record("labels", plan.labels.len() as i64);
+        let mask = |text: &str| self.masking.apply(tenant, text).into_owned();
+        Ok(response(
+            classification,
+            &plan,
+            model_pb(&info, &plan),
+            mask,
+        ))
     }
 
     /// Concatenates a streamed document, refusing it as soon as it passes the size limit.
@@ -81,7 +98,12 @@ impl ClassifyService {
     }
 }
 
-fn response(c: Classification, plan: &ClassifyPlan, model: pb::ModelInfo) -> pb::ClassifyResponse {
+fn response(
+    c: Classification,
+    plan: &ClassifyPlan,
+    model: pb::ModelInfo,
+    mask: impl Fn(&str) -> String,
+) -> pb::ClassifyResponse {
     let name = |label: usize| plan.labels[label].clone();
     let label_scores = |scores: &[f32]| -> Vec<pb::LabelScore> {
         let mut scored: Vec<_> = scores
@@ -100,6 +122,7 @@ fn response(c: Classification, plan: &ClassifyPlan, model: pb::ModelInfo) -> pb:
         label: name(e.label),
         score: e.score,
         window_index: e.window as u32,
+        text: mask(&e.text),
     });
     let windows = c.windows.iter().map(|w| pb::WindowScores {
         index: w.index as u32,
@@ -136,6 +159,16 @@ fn model_pb(info: &longview_worker::ModelInfo, plan: &ClassifyPlan) -> pb::Model
     model
 }
 
+/// Who the request acts for: set by the server's authentication, the default tenant when
+/// there is none (tests calling the service directly, auth switched off).
+fn tenant_of<T>(request: &Request<T>) -> Tenant {
+    request
+        .extensions()
+        .get::<Tenant>()
+        .cloned()
+        .unwrap_or_default()
+}
+
 fn label_set_pb(head: &ClassifierHead) -> pb::LabelSetInfo {
     pb::LabelSetInfo {
         name: head.spec.name.clone(),
@@ -147,24 +180,30 @@ fn label_set_pb(head: &ClassifierHead) -> pb::LabelSetInfo {
 
 #[tonic::async_trait]
 impl Classify for ClassifyService {
-    #[tracing::instrument(name = "classify", skip_all, fields(bytes = request.get_ref().text.len()))]
+    #[tracing::instrument(name = "classify", skip_all, fields(
+        bytes = request.get_ref().text.len() as i64, tokens = Empty, windows = Empty, labels = Empty
+    ))]
     async fn classify(
         &self,
         request: Request<pb::ClassifyRequest>,
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
+        let tenant = tenant_of(&request);
         let request = request.into_inner();
-        Ok(Response::new(
-            self.run(request.text, request.options).await?,
-        ))
+        let response = self.run(request.text, request.options, &tenant).await?;
+        Ok(Response::new(response))
     }
 
-    #[tracing::instrument(name = "classify_stream", skip_all)]
+    #[tracing::instrument(name = "classify_stream", skip_all, fields(
+        bytes = Empty, tokens = Empty, windows = Empty, labels = Empty
+    ))]
     async fn classify_stream(
         &self,
         request: Request<Streaming<pb::ClassifyStreamRequest>>,
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
+        let tenant = tenant_of(&request);
         let (text, options) = self.collect(request.into_inner()).await?;
-        Ok(Response::new(self.run(text, options).await?))
+        tracing::Span::current().record("bytes", text.len() as i64);
+        Ok(Response::new(self.run(text, options, &tenant).await?))
     }
 
     async fn list_label_sets(

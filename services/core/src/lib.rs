@@ -7,6 +7,8 @@
 pub mod aggregate;
 pub mod head;
 pub mod input;
+pub mod masking;
+pub mod redact;
 pub mod span;
 pub mod tenant;
 pub mod text;
@@ -15,6 +17,8 @@ pub mod usage;
 pub mod window;
 
 pub use input::{InputError, TokenLimit};
+pub use masking::{Masking, MaskingSettings};
+pub use redact::Redactor;
 pub use span::{CharIndex, Span};
 pub use tenant::Tenant;
 pub use tokens::TokenizedText;

@@ -101,7 +101,7 @@ fn response(
 
 #[tonic::async_trait]
 impl Embed for EmbedService {
-    #[tracing::instrument(name = "embed", skip_all, fields(texts = request.get_ref().texts.len()))]
+    #[tracing::instrument(name = "embed", skip_all, fields(texts = request.get_ref().texts.len() as i64))]
     async fn embed(
         &self,
         request: Request<pb::EmbedRequest>,

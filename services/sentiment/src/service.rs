@@ -184,7 +184,7 @@ fn scored(labels: &[String], probabilities: &[f32]) -> Vec<pb::LabelScore> {
 
 #[tonic::async_trait]
 impl Sentiment for SentimentService {
-    #[tracing::instrument(name = "sentiment", skip_all, fields(documents = request.get_ref().documents.len()))]
+    #[tracing::instrument(name = "sentiment", skip_all, fields(documents = request.get_ref().documents.len() as i64))]
     async fn analyze(
         &self,
         request: Request<pb::SentimentRequest>,

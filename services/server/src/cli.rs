@@ -1,14 +1,11 @@
 //! The command line. Every flag also reads a `LONGVIEW_*` environment variable, and its
 //! doc comment is what operators see in `--help`.
 
-use crate::config::{ConfigError, ServeConfig, Target};
+use crate::config::{ConfigError, ServeConfig};
+use crate::settings::Settings;
 use crate::telemetry::LogArgs;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use longview_models::{Backend, DeviceKind};
-use longview_sentiment::Watchlist;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Longview: long-context NLP serving over gRPC.
 #[derive(Debug, Parser)]
@@ -23,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gRPC server (every role by default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Embed texts with a running server.
     Embed(EmbedArgs),
     /// Classify a document with a running server.
@@ -38,91 +35,46 @@ pub enum Command {
     Eval(EvalArgs),
     /// Measure speed and memory.
     Bench(longview_tools::bench::BenchArgs),
+    /// TLS helpers.
+    Tls(TlsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    #[command(subcommand)]
+    pub command: TlsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Write a development CA, a server certificate and a client certificate (PEM) for
+    /// trying TLS and mutual TLS locally; not for production.
+    DevCerts {
+        /// Directory for ca.pem, server.pem, server.key, client.pem, client.key.
+        #[arg(long)]
+        out: PathBuf,
+        /// Names and addresses the server certificate is valid for.
+        #[arg(long = "host", default_values = ["localhost", "127.0.0.1"])]
+        hosts: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Role(s) to run in this process.
-    #[arg(long, env = "LONGVIEW_TARGET", value_enum, default_value_t = Target::All)]
-    pub target: Target,
-    /// Address for gRPC.
-    #[arg(long, env = "LONGVIEW_LISTEN", default_value = "127.0.0.1:50051")]
-    pub listen: SocketAddr,
-    /// A Hugging Face model directory (config.json, tokenizer.json, model.safetensors).
-    /// Default: all-MiniLM-L6-v2 under --models-root, downloaded on first start.
-    #[arg(long, env = "LONGVIEW_MODEL_DIR")]
-    pub model_dir: Option<PathBuf>,
-    /// Where pulled models are kept.
-    #[arg(long, env = "LONGVIEW_MODELS_ROOT")]
-    pub models_root: Option<PathBuf>,
-    /// Device for models: cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
-    #[arg(long, env = "LONGVIEW_DEVICE", default_value = "cpu")]
-    pub device: DeviceKind,
-    /// Encoder implementation on CPU: fast (packed, fused; the default) or exact (candle's
-    /// reference BERT). CUDA devices always use exact.
-    #[arg(long, env = "LONGVIEW_ENCODER", default_value = "fast")]
-    pub encoder: Backend,
-    /// Jobs that may wait for the model; beyond that requests get RESOURCE_EXHAUSTED.
-    #[arg(long, env = "LONGVIEW_QUEUE_CAPACITY", default_value_t = 256)]
-    pub queue_capacity: usize,
-    /// Padded tokens per forward pass (sequences × longest sequence).
-    #[arg(long, env = "LONGVIEW_MAX_BATCH_TOKENS", default_value_t = 8192)]
-    pub max_batch_tokens: usize,
-    /// Share forward passes between concurrent requests (true) or run each alone (false).
-    #[arg(long, env = "LONGVIEW_DYNAMIC_BATCHING", default_value_t = true, action = clap::ArgAction::Set)]
-    pub dynamic_batching: bool,
-    /// Milliseconds the first request of a batch may wait for others to join it.
-    #[arg(long, env = "LONGVIEW_MAX_BATCH_WAIT_MS", default_value_t = 2)]
-    pub max_batch_wait_ms: u64,
-    /// Texts per Embed request.
-    #[arg(long, env = "LONGVIEW_MAX_TEXTS", default_value_t = 256)]
-    pub max_texts: usize,
-    /// Tokens per classified document.
-    #[arg(
-        long,
-        env = "LONGVIEW_MAX_DOCUMENT_TOKENS",
-        default_value_t = 2_000_000
-    )]
-    pub max_document_tokens: usize,
-    /// Bytes per classified document (unary or streamed).
-    #[arg(long, env = "LONGVIEW_MAX_DOCUMENT_BYTES", default_value_t = 16 << 20)]
-    pub max_document_bytes: usize,
-    /// A Hugging Face sequence-classification directory (BertForSequenceClassification
-    /// with id2label) to answer Sentiment with, instead of the default trained head.
-    #[arg(long, env = "LONGVIEW_SENTIMENT_MODEL")]
-    pub sentiment_model: Option<PathBuf>,
-    /// JSON array of {"ticker", "name", "aliases"} that entity sentiment looks for.
-    #[arg(long, env = "LONGVIEW_WATCHLIST")]
-    pub watchlist: Option<PathBuf>,
-    /// Seconds in-flight requests get to finish after SIGTERM.
-    #[arg(long, env = "LONGVIEW_DRAIN_SECONDS", default_value_t = 30)]
-    pub drain_seconds: u64,
+    /// A TOML file of settings, one section per concern (see the README); variables
+    /// `LONGVIEW__SECTION__KEY` override it, flags override both.
+    #[arg(long, env = "LONGVIEW_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Validate the configuration, print it as JSON (secrets never appear) and exit.
+    #[arg(long)]
+    pub check_config: bool,
+    #[command(flatten)]
+    pub settings: Settings,
 }
 
 impl ServeArgs {
     pub fn into_config(self) -> Result<ServeConfig, ConfigError> {
-        let mut config = ServeConfig::new(self.listen);
-        config.target = self.target;
-        config.model_dir = self.model_dir;
-        if let Some(root) = self.models_root {
-            config.models_root = root;
-        }
-        config.device = self.device;
-        config.backend = self.encoder;
-        config.queue_capacity = self.queue_capacity;
-        config.max_batch_tokens = self.max_batch_tokens;
-        config.dynamic_batching = self.dynamic_batching;
-        config.max_batch_wait = Duration::from_millis(self.max_batch_wait_ms);
-        config.embed.max_texts = self.max_texts;
-        config.classify.max_document_tokens = self.max_document_tokens;
-        config.classify.max_document_bytes = self.max_document_bytes;
-        config.drain_deadline = Duration::from_secs(self.drain_seconds);
-        config.sentiment_model = self.sentiment_model;
-        if let Some(path) = &self.watchlist {
-            config.watchlist = std::sync::Arc::new(read_watchlist(path)?);
-        }
-        config.validate()?;
-        Ok(config)
+        self.settings.layered(self.config.as_deref())?.into_config()
     }
 }
 
@@ -139,6 +91,18 @@ pub struct ClientArgs {
     /// Print the response as JSON.
     #[arg(long, env = "LONGVIEW_JSON")]
     pub json: bool,
+    /// API key, sent as `authorization: Bearer <key>`.
+    #[arg(long, env = "LONGVIEW_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// PEM CA bundle to trust for an https:// server (default: the system's roots).
+    #[arg(long, env = "LONGVIEW_CA")]
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate, for servers that require one (mutual TLS).
+    #[arg(long, env = "LONGVIEW_CLIENT_CERT", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key of --cert.
+    #[arg(long, env = "LONGVIEW_CLIENT_KEY", requires = "cert")]
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -252,15 +216,6 @@ pub enum EvalCommand {
     Classify(longview_tools::eval_classify::EvalClassifyArgs),
     /// Sentiment on held-out Rotten Tomatoes and financial sentences, against a baseline.
     Sentiment(longview_tools::sentiment::EvalSentimentArgs),
-}
-
-fn read_watchlist(path: &std::path::Path) -> Result<Watchlist, ConfigError> {
-    let invalid = |problem: String| ConfigError::Invalid {
-        flag: "--watchlist",
-        problem: format!("{}: {problem}", path.display()),
-    };
-    let json = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
-    Watchlist::from_json(&json).map_err(invalid)
 }
 
 #[derive(Debug, Args)]

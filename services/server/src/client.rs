@@ -6,20 +6,65 @@ use longview_proto::v1::{self as pb, classify_client::ClassifyClient, embed_clie
 use serde_json::json;
 use std::io::Read;
 use std::path::Path;
-use tonic::transport::Channel;
+use tonic::Status;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
 
 /// Our own clients accept what our server accepts.
 const MAX_MESSAGE_BYTES: usize = 64 << 20;
 /// Piece size for the streaming classify RPC.
 const STREAM_PIECE_BYTES: usize = 1 << 20;
 
-async fn connect(args: &ClientArgs) -> anyhow::Result<Channel> {
-    let endpoint = tonic::transport::Endpoint::from_shared(args.server.clone())
+/// A channel to the server (TLS for https:// addresses) that sends the API key, if any.
+pub type Connection = InterceptedService<Channel, ApiKey>;
+
+async fn connect(args: &ClientArgs) -> anyhow::Result<Connection> {
+    let mut endpoint = Endpoint::from_shared(args.server.clone())
         .with_context(|| format!("invalid server address {:?}", args.server))?;
-    endpoint
+    let tls_files = args.ca.is_some() || args.cert.is_some();
+    if args.server.starts_with("https://") || tls_files {
+        let tls = crate::tls::client(
+            args.ca.as_deref(),
+            args.cert.as_deref(),
+            args.key.as_deref(),
+        )?;
+        endpoint = endpoint.tls_config(tls).context("TLS settings")?;
+    }
+    let channel = endpoint
         .connect()
         .await
-        .with_context(|| format!("cannot reach the server at {}", args.server))
+        .with_context(|| format!("cannot reach the server at {}", args.server))?;
+    Ok(InterceptedService::new(
+        channel,
+        ApiKey::new(args.api_key.as_deref())?,
+    ))
+}
+
+/// Adds `authorization: Bearer <key>` to every call.
+#[derive(Clone, Debug)]
+pub struct ApiKey(Option<MetadataValue<Ascii>>);
+
+impl ApiKey {
+    pub fn new(key: Option<&str>) -> anyhow::Result<Self> {
+        let value = key
+            .map(|key| format!("Bearer {key}").parse())
+            .transpose()
+            .context("the API key must be printable ASCII")?;
+        Ok(Self(value))
+    }
+}
+
+impl Interceptor for ApiKey {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
 }
 
 fn read_input(file: &Path) -> anyhow::Result<String> {

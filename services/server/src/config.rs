@@ -1,11 +1,17 @@
-//! The typed, validated configuration of `longview serve`.
+//! The typed, validated configuration of `longview serve`. [`crate::settings`] layers
+//! the file, the environment and the flags into it.
 
+use crate::auth::AuthConfig;
+use crate::stack::RequestLimits;
+use crate::tls::TlsConfig;
 use clap::ValueEnum;
 use longview_classify::ClassifyLimits;
+use longview_core::MaskingSettings;
 use longview_embed::EmbedLimits;
 use longview_models::{Backend, DeviceKind};
 use longview_sentiment::{SentimentLimits, Watchlist};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,7 +19,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 /// Which role(s) this process runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
     /// Every role in one process.
@@ -37,6 +43,29 @@ pub enum ConfigError {
     TargetUnavailable(Target),
     #[error("{flag}: {problem}")]
     Invalid { flag: &'static str, problem: String },
+    /// The file, a `LONGVIEW__*` variable or a flag has a value of the wrong type, or a
+    /// key no section knows (figment names the key and where it came from).
+    #[error("{0}")]
+    Layers(String),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    Masking(#[from] longview_core::masking::MaskingError),
+    #[error("{0:#}")]
+    Tls(anyhow::Error),
+}
+
+/// Where `serve` listens unless told otherwise.
+pub const LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 50051);
+
+/// Room above the document limit for the rest of a request message.
+const MESSAGE_OVERHEAD_BYTES: usize = 1 << 20;
+
+/// The request message limit when none is configured: a whole document and the rest of
+/// its message.
+pub fn default_request_bytes(classify: &ClassifyLimits) -> usize {
+    classify.max_document_bytes + MESSAGE_OVERHEAD_BYTES
 }
 
 /// Everything `serve` needs, validated once.
@@ -47,6 +76,8 @@ pub struct ServeConfig {
     /// The encoder's model directory; `None` means the default model, pulled if missing.
     pub model_dir: Option<PathBuf>,
     pub models_root: PathBuf,
+    /// Remote model workers; empty means the model runs in this process.
+    pub worker_endpoints: Vec<String>,
     #[serde(serialize_with = "display")]
     pub device: DeviceKind,
     #[serde(serialize_with = "display")]
@@ -69,6 +100,12 @@ pub struct ServeConfig {
     /// Companies entity sentiment looks for (cashtags are always found).
     #[serde(serialize_with = "watchlist_size")]
     pub watchlist: Arc<Watchlist>,
+    /// Prometheus `/metrics`, when set.
+    pub metrics_listen: Option<SocketAddr>,
+    pub limits: RequestLimits,
+    pub auth: AuthConfig,
+    pub tls: TlsConfig,
+    pub masking: MaskingSettings,
 }
 
 impl ServeConfig {
@@ -79,6 +116,7 @@ impl ServeConfig {
             listen,
             model_dir: None,
             models_root: longview_models::pull::default_models_root(),
+            worker_endpoints: Vec::new(),
             device: DeviceKind::Cpu,
             backend: Backend::Fast,
             queue_capacity: 256,
@@ -91,6 +129,16 @@ impl ServeConfig {
             sentiment_model: None,
             sentiment: SentimentLimits::default(),
             watchlist: Arc::default(),
+            metrics_listen: None,
+            limits: RequestLimits {
+                max_concurrent_requests: 512,
+                request_timeout: None,
+                max_request_bytes: default_request_bytes(&ClassifyLimits::default()),
+                request_bytes: BTreeMap::new(),
+            },
+            auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
+            masking: MaskingSettings::default(),
         }
     }
 
@@ -101,11 +149,24 @@ impl ServeConfig {
         ) {
             return Err(ConfigError::TargetUnavailable(self.target));
         }
+        if self.target == Target::Worker && !self.worker_endpoints.is_empty() {
+            return Err(ConfigError::Invalid {
+                flag: "--worker-endpoints",
+                problem: "a worker runs its own model; give endpoints to task roles only".into(),
+            });
+        }
+        if self.worker_endpoints.iter().any(|e| e.trim().is_empty()) {
+            return Err(ConfigError::Invalid {
+                flag: "--worker-endpoints",
+                problem: "an endpoint is empty (check for a stray comma)".into(),
+            });
+        }
         let positive = [
             ("--queue-capacity", self.queue_capacity),
             ("--max-batch-tokens", self.max_batch_tokens),
             ("--max-document-tokens", self.classify.max_document_tokens),
             ("--max-texts", self.embed.max_texts),
+            ("--max-request-bytes", self.limits.max_request_bytes),
         ];
         for (flag, value) in positive {
             if value == 0 {
@@ -114,6 +175,32 @@ impl ServeConfig {
                     problem: "must be at least 1".into(),
                 });
             }
+        }
+        self.validate_request_bytes()?;
+        // Reading the keys, the certificates and the patterns now makes a bad file an
+        // exit at start, not a failure at the first request.
+        crate::auth::Auth::load(&self.auth)?;
+        longview_core::Masking::new(&self.masking)?;
+        self.tls.server().map_err(ConfigError::Tls)?;
+        Ok(())
+    }
+
+    fn validate_request_bytes(&self) -> Result<(), ConfigError> {
+        for (rpc, &bytes) in &self.limits.request_bytes {
+            let route = crate::stack::Route::parse(&format!("/{rpc}"));
+            let problem = if !matches!(route.access, crate::stack::Access::Role(_))
+                || route.method.is_empty()
+            {
+                format!("{rpc:?} is not a Longview RPC (write \"longview.v1.Service/Method\")")
+            } else if bytes == 0 {
+                format!("{rpc:?} must be at least 1 byte")
+            } else {
+                continue;
+            };
+            return Err(ConfigError::Invalid {
+                flag: "limits.request_bytes",
+                problem,
+            });
         }
         Ok(())
     }
@@ -154,4 +241,23 @@ fn watchlist_size<S: serde::Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.collect_str(&format_args!("{} companies", value.len()))
+}
+
+pub(crate) fn seconds_opt<S: serde::Serializer>(
+    value: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.serialize_f64(value.as_secs_f64()),
+        None => serializer.serialize_none(),
+    }
+}
+
+pub(crate) fn read_watchlist(path: &std::path::Path) -> Result<Watchlist, ConfigError> {
+    let invalid = |problem: String| ConfigError::Invalid {
+        flag: "--watchlist",
+        problem: format!("{}: {problem}", path.display()),
+    };
+    let json = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
+    Watchlist::from_json(&json).map_err(invalid)
 }

@@ -2,15 +2,25 @@
 //! exit code.
 
 use clap::Parser;
-use longview_server::cli::{Cli, Command, EvalCommand, TrainCommand};
+use longview_server::cli::{Cli, Command, EvalCommand, TlsCommand, TrainCommand};
 use std::process::ExitCode;
 
-/// Exit code for invalid configuration (EX_USAGE from sysexits.h).
+/// Exit code for invalid configuration and command lines (EX_USAGE from sysexits.h).
 const EXIT_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    longview_server::telemetry::init(&cli.log);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if err.use_stderr() => {
+            let _ = err.print();
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        // --help and --version.
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -18,7 +28,14 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => return fail(&anyhow::anyhow!("cannot start the async runtime: {err}")),
     };
-    match runtime.block_on(run(cli.command)) {
+    let traces = {
+        let _inside = runtime.enter();
+        longview_server::telemetry::init(&cli.log)
+    };
+    let result = runtime.block_on(run(cli.command));
+    // Flush spans while the runtime that carries the exporter still runs.
+    drop(traces);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.is::<longview_server::config::ConfigError>() => {
             eprintln!("longview: invalid configuration: {err:#}");
@@ -30,7 +47,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => longview_server::serve::run(args.into_config()?).await,
+        Command::Serve(args) => longview_server::serve::command(args).await,
         Command::Embed(args) => longview_server::client::embed(args).await,
         Command::Classify(args) => longview_server::client::classify(args).await,
         Command::Sentiment(args) => longview_server::client::sentiment(args).await,
@@ -44,6 +61,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             EvalCommand::Sentiment(args) => longview_tools::sentiment::eval_command(args).await,
         },
         Command::Bench(args) => longview_tools::bench::run(args).await,
+        Command::Tls(args) => match args.command {
+            TlsCommand::DevCerts { out, hosts } => {
+                longview_server::tls::DevCertificates::generate(&hosts)?.write(&out)
+            }
+        },
     }
 }
 

@@ -1,27 +1,33 @@
 //! `longview serve`: build the services a target needs, bind, report health, drain.
 
+use crate::cli::ServeArgs;
 use crate::config::ServeConfig;
 use crate::health::Health;
+use crate::prometheus::MetricsServer;
 use crate::roles::{self, Prepared};
+use crate::security::Security;
+use crate::stack::{Admission, StackLayer};
 use anyhow::Context;
 use longview_classify::{ClassifyService, HeadRegistry, heads_dir};
 use longview_embed::EmbedService;
 use longview_proto::service_names as names;
 use longview_sentiment::SentimentService;
-use longview_worker::{Worker, WorkerApi, WorkerConfig};
+use longview_worker::{RemoteConfig, Worker, WorkerApi, WorkerConfig};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
-
-/// Room above the document limit for the rest of a request message.
-const MESSAGE_OVERHEAD_BYTES: usize = 1 << 20;
+use tonic::transport::server::Router;
+use tower::layer::util::{Identity, Stack};
 
 /// A server running in this process.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, when `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub worker: Worker,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
@@ -42,7 +48,19 @@ impl RunningServer {
     }
 }
 
-/// Runs until SIGTERM or Ctrl-C, then drains. What `longview serve` does.
+/// `longview serve`: resolve the layered configuration, then serve (or, with
+/// `--check-config`, print it and stop).
+pub async fn command(args: Box<ServeArgs>) -> anyhow::Result<()> {
+    let check = args.check_config;
+    let config = args.into_config()?;
+    if check {
+        println!("{}", serde_json::to_string_pretty(&config)?);
+        return Ok(());
+    }
+    run(config).await
+}
+
+/// Runs until SIGTERM or Ctrl-C, then drains.
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -54,8 +72,15 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     server.wait().await
 }
 
-/// Prepares the model (pulling the default one if needed), spawns its worker and starts.
+/// Prepares the model (pulling the default one if needed), spawns its worker and starts;
+/// with remote workers configured, connects to them instead.
 pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
+    if !config.worker_endpoints.is_empty() {
+        let remote = RemoteConfig::new(config.worker_endpoints.clone());
+        let worker = Worker::connect(&remote)?;
+        tracing::info!(workers = ?config.worker_endpoints, "using remote model workers");
+        return start_with_worker(config, worker).await;
+    }
     let model_dir = prepare_model(&config).await?;
     let mut worker_config = WorkerConfig::new(model_dir);
     worker_config.device = config.device;
@@ -95,21 +120,52 @@ pub async fn start_with_worker(
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let security = Security::load(&config)?;
+    let metrics = match config.metrics_listen {
+        Some(listen) => Some(MetricsServer::start(listen).await?),
+        None => None,
+    };
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let health = Health::new(reporter, served_names(&config)).await;
     let prepared = Prepared::default();
-    let router = routes(&config, &worker, &prepared, health_service)?;
-
     let (trigger, shutdown) = oneshot::channel::<()>();
     let (draining_tx, draining) = watch::channel(false);
+    let stack = StackLayer {
+        auth: security.auth.clone(),
+        admission: Admission::new(config.limits.max_concurrent_requests),
+        limits: Arc::new(config.limits.clone()),
+        draining: draining.clone(),
+    };
+    let router = routes(
+        &config,
+        &worker,
+        &prepared,
+        health_service,
+        &security,
+        stack,
+    )?;
+
     let drain = drain_signal(shutdown, health.clone(), draining_tx);
     let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), drain);
-    tracing::info!(grpc = %addr, target = ?config.target, "listening");
+    tracing::info!(
+        grpc = %addr, target = ?config.target, tls = config.tls.enabled(),
+        mutual_tls = config.tls.client_ca.is_some(), auth = security.auth.enabled(),
+        masking = security.masking.any(), "listening"
+    );
+    let metrics_addr = metrics.as_ref().map(|m| m.addr);
+    if let Some(metrics) = metrics_addr {
+        tracing::info!(metrics = %metrics, "serving Prometheus /metrics");
+    }
     let deadline = drain_deadline(draining, config.drain_deadline);
     let setup = roles::prepare(config.clone(), worker.clone(), prepared, health);
-    let task = tokio::spawn(supervise(serving, deadline, setup));
+    let task = tokio::spawn(async move {
+        let served = supervise(serving, deadline, setup).await;
+        drop(metrics);
+        served
+    });
     Ok(RunningServer {
         addr,
+        metrics_addr,
         worker,
         shutdown: Some(trigger),
         task,
@@ -130,6 +186,9 @@ fn served_names(config: &ServeConfig) -> Vec<&'static str> {
     served
 }
 
+/// Every service this target serves, behind the tower stack (and TLS when configured).
+/// A service that takes documents raises tonic's decode limit to `max_message`, so the
+/// stack's per-RPC limit, which names the setting, is the one that answers.
 fn routes(
     config: &ServeConfig,
     worker: &Worker,
@@ -137,22 +196,27 @@ fn routes(
     health: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
-) -> anyhow::Result<tonic::transport::server::Router> {
+    security: &Security,
+    stack: StackLayer,
+) -> anyhow::Result<Router<Stack<StackLayer, Identity>>> {
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(longview_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(longview_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
-    let max_message = config.classify.max_document_bytes + MESSAGE_OVERHEAD_BYTES;
+    let max_message = config.limits.largest();
 
-    let embed = EmbedService::new(worker.clone(), config.embed).into_server();
+    let embed = EmbedService::new(worker.clone(), config.embed)
+        .into_server()
+        .max_decoding_message_size(max_message);
     let classify = config.serves_classify().then(|| {
         ClassifyService::new(
             worker.clone(),
             config.classify,
             HeadRegistry::new(Some(heads_dir(&config.models_root))),
         )
+        .with_masking(security.masking.clone())
         .into_server()
         .max_decoding_message_size(max_message)
     });
@@ -169,8 +233,14 @@ fn routes(
             config.sentiment,
         )
         .into_server()
+        .max_decoding_message_size(max_message)
     });
-    Ok(Server::builder()
+    let mut server = Server::builder();
+    if let Some(tls) = &security.tls {
+        server = server.tls_config(tls.clone())?;
+    }
+    Ok(server
+        .layer(stack)
         .add_service(health)
         .add_service(reflection.build_v1()?)
         .add_service(reflection_v1alpha.build_v1alpha()?)

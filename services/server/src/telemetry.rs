@@ -1,8 +1,12 @@
-//! Logging set-up: human-readable by default, JSON for log pipelines.
+//! Logging set-up: human-readable by default, JSON for log pipelines, and OpenTelemetry
+//! traces alongside when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 
+use crate::otel::{self, OtelGuard};
 use clap::{Args, ValueEnum};
 use std::io::IsTerminal;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
 pub enum LogFormat {
@@ -27,15 +31,30 @@ pub struct LogArgs {
     pub format: LogFormat,
 }
 
-/// Installs the global subscriber; logs go to stderr so command output stays clean.
-pub fn init(args: &LogArgs) {
+/// Installs the global subscriber; logs go to stderr so command output stays clean. Call
+/// inside the Tokio runtime (the OTLP exporter connects from there) and keep the guard
+/// until the end: dropping it flushes the spans not yet sent.
+pub fn init(args: &LogArgs) -> Option<OtelGuard> {
     let filter = EnvFilter::try_new(&args.level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    let _ = match args.format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let lines = match args.format {
+        LogFormat::Text => lines.boxed(),
+        LogFormat::Json => lines.json().flatten_event(true).boxed(),
     };
+    let (traces, guard) = match otel::layer() {
+        Ok(Some((layer, guard))) => (Some(layer), Some(guard)),
+        Ok(None) => (None, None),
+        Err(err) => {
+            eprintln!("longview: OpenTelemetry export is off: {err:#}");
+            (None, None)
+        }
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(lines)
+        .with(traces)
+        .try_init();
+    guard
 }

@@ -3,74 +3,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_longview");
-
-fn model_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("LONGVIEW_MODEL_DIR") {
-        return PathBuf::from(dir);
-    }
-    let root = longview_models::pull::default_models_root();
-    let dir = longview_models::pull::default_model_dir(&root);
-    longview_models::pull::DEFAULT_MODEL.ensure(&dir).unwrap();
-    dir
-}
-
-/// Starts `longview serve` on port 0 and returns it with the address it logged, once it
-/// has logged "ready".
-fn serve(extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--drain-seconds",
-            "5",
-        ])
-        .args(extra)
-        .arg("--model-dir")
-        .arg(model_dir())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut addr = None;
-    for line in lines.by_ref() {
-        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if let Some(grpc) = event["grpc"].as_str() {
-            addr = Some(format!("http://{grpc}"));
-        }
-        if event["message"] == "ready" {
-            break;
-        }
-    }
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (
-        child,
-        addr.expect("the server logged its address before ready"),
-    )
-}
-
-fn run(args: &[&str]) -> serde_json::Value {
-    let output = Command::new(BIN).args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
+use common::{BIN, model_dir, run, serve};
+use std::process::Command;
+use std::time::Duration;
 
 #[test]
 fn serve_classify_embed_and_stop() {
-    let (mut server, addr) = serve(&[]);
+    let mut server = serve(&[]);
+    let addr = server.url();
     let article = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../examples/markets-article.txt"
@@ -92,29 +34,12 @@ fn serve_classify_embed_and_stop() {
         384
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(10) {
-        if let Some(exit) = server.try_wait().unwrap() {
-            assert!(exit.success(), "exit after SIGTERM: {exit}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server.kill().unwrap();
-    panic!("the server did not exit within 10 s of SIGTERM");
-}
-
-fn stop(mut server: Child) {
-    Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    server.wait().unwrap();
+    server.terminate();
+    let exit = server.exit_within(Duration::from_secs(10));
+    assert!(
+        exit.is_some_and(|e| e.success()),
+        "exit within 10 s of SIGTERM: {exit:?}"
+    );
 }
 
 #[test]
@@ -149,7 +74,10 @@ fn trained_head_is_served_by_name() {
     );
     assert!(root.path().join("heads/fin/head.safetensors").is_file());
 
-    let (server, addr) = serve(&["--models-root", root_arg]);
+    // Classify only: with a fresh models root, serving sentiment too would first train
+    // the default sentiment head there (minutes) before "ready".
+    let server = serve(&["--models-root", root_arg, "--target", "classify"]);
+    let addr = server.url();
     let text = "Quorvex Mining warned of a deep loss, suspended its dividend and said lenders may call its debt.";
     let result = run(&[
         "classify",
@@ -175,7 +103,7 @@ fn trained_head_is_served_by_name() {
         text,
     ]);
     assert_eq!(attention["predicted"][0], "negative", "{attention}");
-    stop(server);
+    server.stop();
 }
 
 #[test]
@@ -252,12 +180,13 @@ fn exported_hugging_face_classifier_serves_sentiment_identically() {
     assert_eq!(config["architectures"][0], "BertForSequenceClassification");
     assert_eq!(config["id2label"]["0"], "negative");
 
-    let (server, addr) = serve(&[
+    let server = serve(&[
         "--models-root",
         root_arg,
         "--sentiment-model",
         export.to_str().unwrap(),
     ]);
+    let addr = server.url();
     for text in [
         "Orlen Dynamics doubled its profit and raised guidance.",
         "Kestra Retail filed for bankruptcy protection.",
@@ -288,5 +217,5 @@ fn exported_hugging_face_classifier_serves_sentiment_identically() {
             );
         }
     }
-    stop(server);
+    server.stop();
 }

@@ -57,18 +57,25 @@ impl WorkerError {
 /// How long a client should wait before retrying a request refused for load.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
 
-/// RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` detail (and a plain `retry-after-ms`
-/// header for clients that do not decode details).
+/// RESOURCE_EXHAUSTED for load: retry after a short pause.
 pub fn retry_later(message: String) -> Status {
+    retry_after(message, RETRY_AFTER)
+}
+
+/// RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` detail (and a plain `retry-after-ms`
+/// header for clients that do not decode details). Shared by every refusal for load or
+/// quota, so clients handle them all one way.
+pub fn retry_after(message: String, after: Duration) -> Status {
     let mut status = Status::with_error_details(
         Code::ResourceExhausted,
         message,
-        ErrorDetails::with_retry_info(Some(RETRY_AFTER)),
+        ErrorDetails::with_retry_info(Some(after)),
     );
     status.metadata_mut().insert(
         "retry-after-ms",
-        RETRY_AFTER
+        after
             .as_millis()
+            .max(1)
             .to_string()
             .parse()
             .expect("digits are valid metadata"),

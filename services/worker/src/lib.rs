@@ -10,14 +10,16 @@ mod error;
 mod generator;
 mod grpc;
 mod local_generator;
+mod metrics;
 mod openai;
 mod openai_wire;
+mod remote;
 mod texts;
 mod thread;
 pub mod wire;
 mod worker;
 
-pub use error::WorkerError;
+pub use error::{WorkerError, retry_after, retry_later};
 pub use generator::{GenerationEvent, Generator, GeneratorConfig, GeneratorState, TextStream};
 pub use grpc::WorkerApi;
 pub use local_generator::{GeneratorCounters, LocalGenerator, LocalGeneratorConfig};
@@ -25,6 +27,8 @@ pub use longview_models::{
     ChatMessage, GenerateParams, GenerationStats, GeneratorInfo, ModelInfo, Output, Role, Sampling,
     StopReason,
 };
+pub use metrics::describe_metrics;
 pub use openai::{OpenAiConfig, OpenAiGenerator};
+pub use remote::RemoteConfig;
 pub use texts::EmbeddedText;
 pub use worker::{Loaded, Worker, WorkerConfig, WorkerState};

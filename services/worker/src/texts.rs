@@ -41,6 +41,7 @@ impl Worker {
                 .into());
             }
             let dropped = tokens.truncate(limit.max_tokens);
+            crate::metrics::truncated(usize::from(dropped > 0));
             usages.push(Usage::new(total, dropped));
             sequences.push(tokens.ids);
         }

@@ -47,11 +47,16 @@ pub(crate) fn run_model_thread(
         max_wait: config.max_batch_wait,
     };
     while let Ok(first) = queue.recv() {
-        let jobs = if config.dynamic_batching {
+        let mut jobs = if config.dynamic_batching {
             gather(first, &queue, &batching)
         } else {
             vec![first]
         };
+        crate::metrics::jobs_taken(jobs.len());
+        // A caller whose deadline passed has dropped its reply: skip its work.
+        let waiting = jobs.len();
+        jobs.retain(|job| !job.reply.is_closed());
+        crate::metrics::jobs_abandoned(waiting - jobs.len());
         serve(&encoder, jobs, batching.max_batch_tokens);
     }
     tracing::info!("model thread stopped: no handles left");
@@ -193,7 +198,11 @@ fn encode_all(
     for batch in batches {
         let members = &order[batch];
         let inputs: Vec<&[u32]> = members.iter().map(|&i| sequences[i]).collect();
-        for (&index, vector) in members.iter().zip(encoder.encode_as(&inputs, output)?) {
+        let started = Instant::now();
+        let encoded = encoder.encode_as(&inputs, output)?;
+        let batch_lengths: Vec<usize> = members.iter().map(|&i| lengths[i]).collect();
+        crate::metrics::forward_pass(&batch_lengths, started.elapsed().as_secs_f64());
+        for (&index, vector) in members.iter().zip(encoded) {
             vectors[index] = vector;
         }
     }

@@ -1,6 +1,7 @@
 //! The handle callers hold, and the state it publishes.
 
 use crate::WorkerError;
+use crate::remote::{RemoteConfig, RemoteWorkers};
 use crate::thread::{Job, run_model_thread};
 use longview_core::TokenizedText;
 use longview_models::{Backend, DeviceKind, ModelInfo, Output, TextTokenizer};
@@ -60,12 +61,31 @@ pub enum WorkerState {
     Failed(Arc<str>),
 }
 
-/// A cloneable handle to one model thread.
-#[derive(Clone, Debug)]
+/// A cloneable handle to a model: a thread in this process, or worker processes reached
+/// over the internal API. Callers cannot tell the two apart.
+#[derive(Clone)]
 pub struct Worker {
-    jobs: SyncSender<Job>,
+    route: Route,
     state: watch::Receiver<WorkerState>,
-    capacity: usize,
+}
+
+#[derive(Clone)]
+enum Route {
+    Local {
+        jobs: SyncSender<Job>,
+        capacity: usize,
+    },
+    Remote(Arc<RemoteWorkers>),
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let route = match &self.route {
+            Route::Local { .. } => "local",
+            Route::Remote(_) => "remote",
+        };
+        f.debug_struct("Worker").field("route", &route).finish()
+    }
 }
 
 impl Worker {
@@ -79,9 +99,18 @@ impl Worker {
             .spawn(move || run_model_thread(config, state_tx, queue))
             .map_err(|e| WorkerError::Failed(format!("cannot start the model thread: {e}")))?;
         Ok(Self {
-            jobs,
+            route: Route::Local { jobs, capacity },
             state,
-            capacity,
+        })
+    }
+
+    /// A handle to worker processes (`--target worker`) at `config.endpoints`. Must be
+    /// called inside a tokio runtime: a task there waits for the first worker to answer.
+    pub fn connect(config: &RemoteConfig) -> Result<Self, WorkerError> {
+        let (pool, state) = RemoteWorkers::connect(config)?;
+        Ok(Self {
+            route: Route::Remote(pool),
+            state,
         })
     }
 
@@ -140,6 +169,10 @@ impl Worker {
         output: Output,
     ) -> Result<Vec<Vec<f32>>, WorkerError> {
         self.loaded()?;
+        let (jobs, capacity) = match &self.route {
+            Route::Local { jobs, capacity } => (jobs, *capacity),
+            Route::Remote(pool) => return pool.encode_as(sequences, output).await,
+        };
         let (reply, answer) = oneshot::channel();
         let job = Job {
             sequences,
@@ -148,12 +181,11 @@ impl Worker {
             span: tracing::Span::current(),
             enqueued: Instant::now(),
         };
-        self.jobs.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => WorkerError::QueueFull {
-                capacity: self.capacity,
-            },
+        jobs.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => WorkerError::QueueFull { capacity },
             TrySendError::Disconnected(_) => WorkerError::Stopped,
         })?;
+        crate::metrics::job_queued();
         answer.await.map_err(|_| WorkerError::Stopped)?
     }
 }
