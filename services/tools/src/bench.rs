@@ -65,10 +65,12 @@ pub enum BenchCommand {
         #[arg(long, env = "LONGVIEW_BENCH_SECONDS", default_value_t = 10.0)]
         seconds: f64,
     },
+    /// Answer generation: prompt and generated tokens per second, beside a reference server.
+    Generate(crate::bench_generate::BenchGenerateArgs),
 }
 
 /// Varied English text that benchmark inputs are cut from.
-const CORPUS: &[&str] = &[
+pub(crate) const CORPUS: &[&str] = &[
     "Shares of regional lenders fell sharply on Tuesday after a weaker than expected earnings report raised fresh questions about deposit costs.",
     "Technology stocks recovered some of last week's losses as investors returned to chip makers and cloud providers.",
     "The central bank kept its benchmark rate unchanged and signalled that inflation, though easing, remained above target.",
@@ -107,6 +109,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             clients,
             seconds,
         } => crate::bench_batching::run(&model, clients, Duration::from_secs_f64(seconds)).await,
+        BenchCommand::Generate(args) => crate::bench_generate::run(args).await,
     }
 }
 

@@ -81,3 +81,18 @@ pub async fn wait_serving(channel: &Channel, service: &str) {
     }
     panic!("health stream for {service} ended before SERVING");
 }
+
+/// The generator GGUF tests use: LONGVIEW_GENERATOR_MODEL, else the default generator
+/// (pulled once if missing; `scripts/test` pulls it before the tests start).
+pub fn generator_file() -> PathBuf {
+    use longview_models::pull::{DEFAULT_GENERATOR, default_generator_dir, default_generator_file};
+    if let Some(path) = std::env::var_os("LONGVIEW_GENERATOR_MODEL") {
+        return PathBuf::from(path);
+    }
+    let root = default_models_root();
+    let _guard = PULL.lock().unwrap_or_else(|e| e.into_inner());
+    DEFAULT_GENERATOR
+        .ensure(&default_generator_dir(&root))
+        .expect("default generator available");
+    default_generator_file(&root)
+}
