@@ -38,6 +38,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Measure speed and memory.
     Bench(longview_tools::bench::BenchArgs),
+    /// The streaming sentiment monitor without a server.
+    Monitor(MonitorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +99,17 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "LONGVIEW_DRAIN_SECONDS", default_value_t = 30)]
     pub drain_seconds: u64,
+    /// Monitor input: kafka, stdin, or file:PATH (JSONL). Default: kafka when
+    /// --kafka-brokers is set, else stdin. With --target all the monitor runs only when
+    /// this or --kafka-brokers is given.
+    #[arg(long, env = "LONGVIEW_MONITOR_SOURCE")]
+    pub source: Option<longview_monitor::Source>,
+    /// Kafka bootstrap servers for the monitor (host:port,...).
+    #[arg(long, env = "LONGVIEW_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// TOML file with the monitor's topics, batching, topic labels and alert rules.
+    #[arg(long, env = "LONGVIEW_MONITOR_CONFIG")]
+    pub monitor_config: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -118,6 +131,11 @@ impl ServeArgs {
         config.classify.max_document_bytes = self.max_document_bytes;
         config.drain_deadline = Duration::from_secs(self.drain_seconds);
         config.sentiment_model = self.sentiment_model;
+        config.monitor = crate::monitor::MonitorSettings::load(
+            self.source,
+            self.kafka_brokers,
+            self.monitor_config,
+        )?;
         if let Some(path) = &self.watchlist {
             config.watchlist = std::sync::Arc::new(read_watchlist(path)?);
         }
@@ -254,7 +272,7 @@ pub enum EvalCommand {
     Sentiment(longview_tools::sentiment::EvalSentimentArgs),
 }
 
-fn read_watchlist(path: &std::path::Path) -> Result<Watchlist, ConfigError> {
+pub(crate) fn read_watchlist(path: &std::path::Path) -> Result<Watchlist, ConfigError> {
     let invalid = |problem: String| ConfigError::Invalid {
         flag: "--watchlist",
         problem: format!("{}: {problem}", path.display()),
@@ -278,4 +296,34 @@ pub struct SentimentArgs {
     /// Names to treat as entities besides cashtags and the server's watchlist.
     #[arg(long, env = "LONGVIEW_ENTITIES", value_delimiter = ',')]
     pub entities: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    #[command(subcommand)]
+    pub command: MonitorCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MonitorCommand {
+    /// Score a JSONL file of documents, print the alerts its windows raise, and exit.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// JSONL: one {"id", "text", "source"?, "published_at"?, "entities"?} per line.
+    pub file: PathBuf,
+    /// TOML file with topic labels and alert rules (defaults otherwise).
+    #[arg(long, env = "LONGVIEW_MONITOR_CONFIG")]
+    pub monitor_config: Option<PathBuf>,
+    /// JSON array of {"ticker", "name", "aliases"} to find companies by name.
+    #[arg(long, env = "LONGVIEW_WATCHLIST")]
+    pub watchlist: Option<PathBuf>,
+    /// Where pulled models are kept.
+    #[arg(long, env = "LONGVIEW_MODELS_ROOT")]
+    pub models_root: Option<PathBuf>,
+    /// Print alerts as JSON lines.
+    #[arg(long, env = "LONGVIEW_JSON")]
+    pub json: bool,
 }

@@ -32,7 +32,7 @@ pub enum Target {
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error(
-        "--target {0:?} is not available in this release yet; available: all, classify, sentiment, worker"
+        "--target {0:?} is not available in this release yet; available: all, classify, sentiment, monitor, worker"
     )]
     TargetUnavailable(Target),
     #[error("{flag}: {problem}")]
@@ -69,6 +69,7 @@ pub struct ServeConfig {
     /// Companies entity sentiment looks for (cashtags are always found).
     #[serde(serialize_with = "watchlist_size")]
     pub watchlist: Arc<Watchlist>,
+    pub monitor: crate::monitor::MonitorSettings,
 }
 
 impl ServeConfig {
@@ -91,13 +92,14 @@ impl ServeConfig {
             sentiment_model: None,
             sentiment: SentimentLimits::default(),
             watchlist: Arc::default(),
+            monitor: Default::default(),
         }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !matches!(
             self.target,
-            Target::All | Target::Classify | Target::Sentiment | Target::Worker
+            Target::All | Target::Classify | Target::Sentiment | Target::Monitor | Target::Worker
         ) {
             return Err(ConfigError::TargetUnavailable(self.target));
         }
@@ -107,6 +109,9 @@ impl ServeConfig {
             ("--max-document-tokens", self.classify.max_document_tokens),
             ("--max-texts", self.embed.max_texts),
         ];
+        if self.serves_monitor() {
+            self.monitor.validate()?;
+        }
         for (flag, value) in positive {
             if value == 0 {
                 return Err(ConfigError::Invalid {
@@ -131,6 +136,17 @@ impl ServeConfig {
 
     pub fn serves_sentiment(&self) -> bool {
         matches!(self.target, Target::All | Target::Sentiment)
+    }
+
+    /// The monitor runs with `--target monitor`, or with `all` when a source is given.
+    pub fn serves_monitor(&self) -> bool {
+        match self.target {
+            Target::Monitor => true,
+            Target::All => {
+                self.monitor.source.is_some() || self.monitor.config.kafka.brokers.is_some()
+            }
+            _ => false,
+        }
     }
 
     pub fn serves_worker_api(&self) -> bool {

@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 mod health;
 pub mod models;
+pub mod monitor;
 mod roles;
 pub mod serve;
 pub mod telemetry;

@@ -2,7 +2,7 @@
 //! exit code.
 
 use clap::Parser;
-use longview_server::cli::{Cli, Command, EvalCommand, TrainCommand};
+use longview_server::cli::{Cli, Command, EvalCommand, MonitorCommand, TrainCommand};
 use std::process::ExitCode;
 
 /// Exit code for invalid configuration (EX_USAGE from sysexits.h).
@@ -44,6 +44,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             EvalCommand::Sentiment(args) => longview_tools::sentiment::eval_command(args).await,
         },
         Command::Bench(args) => longview_tools::bench::run(args).await,
+        Command::Monitor(args) => match args.command {
+            MonitorCommand::Replay(args) => longview_server::monitor::replay(args).await,
+        },
     }
 }
 

@@ -98,16 +98,33 @@ pub async fn start_with_worker(
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let health = Health::new(reporter, served_names(&config)).await;
     let prepared = Prepared::default();
-    let router = routes(&config, &worker, &prepared, health_service)?;
+    let hub = crate::monitor::hub(&config);
+    let router = routes(&config, &worker, &prepared, health_service)?
+        .add_optional_service(hub.clone().map(|h| crate::monitor::service(Some(h))));
 
     let (trigger, shutdown) = oneshot::channel::<()>();
     let (draining_tx, draining) = watch::channel(false);
     let drain = drain_signal(shutdown, health.clone(), draining_tx);
     let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), drain);
     tracing::info!(grpc = %addr, target = ?config.target, "listening");
+    let monitor_stop = draining.clone();
     let deadline = drain_deadline(draining, config.drain_deadline);
-    let setup = roles::prepare(config.clone(), worker.clone(), prepared, health);
+    let setup = roles::prepare(
+        config.clone(),
+        worker.clone(),
+        prepared.clone(),
+        health.clone(),
+    );
     let task = tokio::spawn(supervise(serving, deadline, setup));
+    let task = crate::monitor::supervise(
+        config,
+        worker.clone(),
+        prepared,
+        health,
+        hub,
+        monitor_stop,
+        task,
+    );
     Ok(RunningServer {
         addr,
         worker,
@@ -126,6 +143,9 @@ fn served_names(config: &ServeConfig) -> Vec<&'static str> {
     }
     if config.serves_sentiment() {
         served.push(names::SENTIMENT);
+    }
+    if config.serves_monitor() {
+        served.push(names::MONITOR);
     }
     served
 }

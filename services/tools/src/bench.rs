@@ -65,10 +65,21 @@ pub enum BenchCommand {
         #[arg(long, env = "LONGVIEW_BENCH_SECONDS", default_value_t = 10.0)]
         seconds: f64,
     },
+    /// Documents per second through the whole monitor pipeline against the encoder alone.
+    Monitor {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Documents per round.
+        #[arg(long, env = "LONGVIEW_BENCH_DOCUMENTS", default_value_t = 1_000)]
+        documents: usize,
+        /// Rounds (encoder, then pipeline, each round).
+        #[arg(long, env = "LONGVIEW_BENCH_ROUNDS", default_value_t = 3)]
+        rounds: usize,
+    },
 }
 
 /// Varied English text that benchmark inputs are cut from.
-const CORPUS: &[&str] = &[
+pub(crate) const CORPUS: &[&str] = &[
     "Shares of regional lenders fell sharply on Tuesday after a weaker than expected earnings report raised fresh questions about deposit costs.",
     "Technology stocks recovered some of last week's losses as investors returned to chip makers and cloud providers.",
     "The central bank kept its benchmark rate unchanged and signalled that inflation, though easing, remained above target.",
@@ -107,6 +118,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             clients,
             seconds,
         } => crate::bench_batching::run(&model, clients, Duration::from_secs_f64(seconds)).await,
+        BenchCommand::Monitor {
+            model,
+            documents,
+            rounds,
+        } => crate::bench_monitor::run(&model, documents, rounds).await,
     }
 }
 
