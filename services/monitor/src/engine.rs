@@ -65,6 +65,13 @@ impl Engine {
         late
     }
 
+    /// The earliest event time still in flight in the pipeline, if any.
+    pub fn set_hold(&mut self, hold_ms: Option<i64>) {
+        for run in &mut self.rules {
+            run.windows.set_hold(hold_ms);
+        }
+    }
+
     /// Processing time since the last document, for idle streams.
     pub fn set_idle(&mut self, idle_ms: i64) {
         for run in &mut self.rules {

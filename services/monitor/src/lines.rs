@@ -5,7 +5,7 @@
 
 use crate::document::decode;
 use crate::outputs::{AlertOutputs, EngineInput, Print, spawn_engine};
-use crate::processor::Processor;
+use crate::processor::{InFlightTimes, Processor};
 use crate::scores::Position;
 use crate::{Monitor, MonitorError, RunSummary, metrics};
 use std::time::Instant;
@@ -24,13 +24,20 @@ pub async fn run_lines<R: AsyncBufRead + Unpin>(
         kafka: None,
         print,
     };
-    let (engine, engine_task) = spawn_engine(monitor.engine(), outputs, monitor.idle_close());
+    let times = InFlightTimes::default();
+    let (engine, engine_task) = spawn_engine(
+        monitor.engine(),
+        outputs,
+        monitor.idle_close(),
+        times.clone(),
+    );
     let processing = &monitor.config.processing;
     let mut processor = Processor::new(
         monitor.scorer.clone(),
         processing.clone(),
         None,
         engine.clone(),
+        times,
     );
     let mut summary = RunSummary::default();
     let mut lines = reader.split(b'\n');

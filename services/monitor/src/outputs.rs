@@ -5,6 +5,7 @@ use crate::MonitorError;
 use crate::alert::Alert;
 use crate::engine::Engine;
 use crate::metrics;
+use crate::processor::InFlightTimes;
 use crate::service::AlertHub;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -94,6 +95,7 @@ pub fn spawn_engine(
     mut engine: Engine,
     outputs: AlertOutputs,
     idle_close: Duration,
+    times: InFlightTimes,
 ) -> (mpsc::Sender<EngineInput>, JoinHandle<u64>) {
     let (sender, mut inputs) = mpsc::channel::<EngineInput>(1_024);
     let task = tokio::spawn(async move {
@@ -107,6 +109,8 @@ pub fn spawn_engine(
                     Some(EngineInput::Document(score)) => {
                         last_event = Instant::now();
                         metrics::late(engine.observe(&score));
+                        times.remove(score.event_time_ms);
+                        engine.set_hold(times.earliest());
                         engine.close_ready()
                     }
                     Some(EngineInput::Flush(done)) => {
@@ -125,6 +129,7 @@ pub fn spawn_engine(
                         continue;
                     }
                     engine.set_idle(idle.as_millis() as i64);
+                    engine.set_hold(times.earliest());
                     engine.close_ready()
                 }
             };

@@ -11,8 +11,8 @@ use crate::pieces::{Assembler, Piece, split};
 use crate::scorer::{PieceScore, Scorer};
 use crate::scores::{DocumentScore, Position, combine};
 use longview_worker::WorkerError;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -40,6 +40,35 @@ enum Outcome {
     Failed(MonitorError),
 }
 
+/// Event times of documents accepted and not yet observed by the engine: the engine holds
+/// its watermark at the earliest, so documents finishing out of order are never late.
+#[derive(Clone, Debug, Default)]
+pub struct InFlightTimes(Arc<Mutex<BTreeMap<i64, usize>>>);
+
+impl InFlightTimes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i64, usize>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn add(&self, event_ms: i64) {
+        *self.lock().entry(event_ms).or_default() += 1;
+    }
+
+    pub fn remove(&self, event_ms: i64) {
+        let mut times = self.lock();
+        if let Some(count) = times.get_mut(&event_ms) {
+            *count -= 1;
+            if *count == 0 {
+                times.remove(&event_ms);
+            }
+        }
+    }
+
+    pub fn earliest(&self) -> Option<i64> {
+        self.lock().keys().next().copied()
+    }
+}
+
 /// Batches, scoring and output of documents; the source decides when to feed it.
 pub struct Processor {
     scorer: Arc<Scorer>,
@@ -52,6 +81,7 @@ pub struct Processor {
     finishing: usize,
     scores: Option<KafkaOut>,
     engine: mpsc::Sender<EngineInput>,
+    times: InFlightTimes,
 }
 
 impl Processor {
@@ -60,6 +90,7 @@ impl Processor {
         config: ProcessingConfig,
         scores: Option<KafkaOut>,
         engine: mpsc::Sender<EngineInput>,
+        times: InFlightTimes,
     ) -> Self {
         let linger = Duration::from_millis(config.linger_ms);
         Self {
@@ -73,6 +104,7 @@ impl Processor {
             finishing: 0,
             scores,
             engine,
+            times,
         }
     }
 
@@ -80,6 +112,8 @@ impl Processor {
     pub fn accept(&mut self, document: Document, position: Position, arrival_ms: i64) {
         let slot = self.next_slot;
         self.next_slot += 1;
+        self.times
+            .add(document.published_at_ms.unwrap_or(arrival_ms));
         let pieces: Vec<Piece> = split(&document.text, self.config.piece_bytes)
             .into_iter()
             .enumerate()

@@ -2,6 +2,10 @@
 //! allowed lateness. A window closes once the watermark (the latest event time seen, minus
 //! the allowed lateness) passes its end; a document arriving after every window it
 //! belongs to has closed is late and dropped (and counted by the caller).
+//!
+//! The pipeline finishes documents out of order, so the caller can also hold the
+//! watermark at the earliest event time still in flight: reordering inside the pipeline
+//! then never makes a document late.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -85,6 +89,8 @@ pub struct Windows {
     /// The highest watermark reached: it never goes back, even when an idle stream
     /// wakes with older event times.
     floor_ms: Option<i64>,
+    /// The earliest event time of documents received but not yet observed.
+    hold_ms: Option<i64>,
 }
 
 impl Windows {
@@ -95,6 +101,7 @@ impl Windows {
             max_event_ms: None,
             idle_ms: 0,
             floor_ms: None,
+            hold_ms: None,
         }
     }
 
@@ -103,7 +110,11 @@ impl Windows {
         let moving = self
             .max_event_ms
             .map(|m| m + self.idle_ms - self.spec.allowed_lateness_ms);
-        moving.max(self.floor_ms)
+        let held = match (moving, self.hold_ms) {
+            (Some(m), Some(h)) => Some(m.min(h)),
+            (moving, _) => moving,
+        };
+        held.max(self.floor_ms)
     }
 
     /// Moves event time forward (never back).
@@ -117,6 +128,11 @@ impl Windows {
     /// once nothing has arrived for a while.
     pub fn set_idle(&mut self, idle_ms: i64) {
         self.idle_ms = idle_ms.max(0);
+    }
+
+    /// Keeps windows holding `hold_ms` (the earliest event time still in flight) open.
+    pub fn set_hold(&mut self, hold_ms: Option<i64>) {
+        self.hold_ms = hold_ms;
     }
 
     /// Adds a document to the open windows of `key` containing `event_ms`.
@@ -321,6 +337,22 @@ mod tests {
             "the watermark never goes back"
         );
         assert_eq!(windows.observe("k", 4, "b", false), Observed::Late);
+    }
+
+    #[test]
+    fn documents_in_flight_hold_the_watermark() {
+        let mut windows = Windows::new(tumbling(10, 0));
+        windows.set_hold(Some(5));
+        windows.advance(30);
+        assert_eq!(
+            windows.watermark(),
+            Some(5),
+            "a document at 5 is still being scored"
+        );
+        assert!(windows.close_ready().is_empty());
+        assert_eq!(windows.observe("k", 5, "slow", true), Observed::Added(1));
+        windows.set_hold(None);
+        assert_eq!(windows.close_ready().len(), 1);
     }
 
     #[test]

@@ -193,21 +193,23 @@ pub async fn poison_messages_are_dead_lettered(kind: Kind) {
         )
         .await;
     assert_eq!(scores.by_id.len(), 20, "the stream went on past the poison");
+    // Dead letters are produced concurrently: match them by their source offset.
     let dlq = reader(&broker, "documents-dlq");
-    for (index, (value, reason)) in poison.iter().enumerate() {
+    let mut letters = std::collections::BTreeMap::new();
+    while letters.len() < poison.len() {
         let message = tokio::time::timeout(Duration::from_secs(60), dlq.recv())
             .await
             .expect("a dead letter")
             .expect("read dead letter");
         let headers = headers(&message);
+        let offset: usize = headers["x-source-offset"].parse().expect("offset header");
+        letters.insert(offset, (headers, message.payload().map(<[u8]>::to_vec)));
+    }
+    for (index, (value, reason)) in poison.iter().enumerate() {
+        let (headers, payload) = &letters[&(10 + index)];
         assert_eq!(headers["x-dead-letter-reason"], *reason);
-        assert_eq!(headers["x-source-offset"], (10 + index).to_string());
         assert!(!headers["x-dead-letter-detail"].is_empty());
-        assert_eq!(
-            message.payload().map(<[u8]>::to_vec),
-            value.clone(),
-            "{reason}: value kept"
-        );
+        assert_eq!(payload, value, "{reason}: value kept");
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while committed(&broker, &group, "documents", 1)[0] != Some(26) {
@@ -329,6 +331,17 @@ pub async fn a_surge_raises_exactly_one_alert(kind: Kind) {
         tokio::time::timeout(Duration::from_secs(3), stream.message()).await
     {
         streamed.push(alert);
+    }
+    if streamed.is_empty() {
+        let mut scores = Scores::default();
+        let reader = reader(&broker, "document-scores");
+        let all = |s: &Scores| s.by_id.len() >= 145;
+        scores
+            .read_until(&reader, Duration::from_secs(10), all)
+            .await;
+        let latest = scores.by_id.values().map(|(s, _)| s.event_time_ms).max();
+        let count = scores.by_id.len();
+        panic!("no alert; {count} of 145 documents scored, latest event time {latest:?}");
     }
     let seen: Vec<(String, String)> = streamed
         .iter()

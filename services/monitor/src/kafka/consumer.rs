@@ -6,7 +6,7 @@
 use super::{MonitorContext, consumer_config, producer};
 use crate::document::{Poison, decode};
 use crate::outputs::{AlertOutputs, KafkaOut, Print, spawn_engine};
-use crate::processor::Processor;
+use crate::processor::{InFlightTimes, Processor};
 use crate::scores::Position;
 use crate::{Monitor, MonitorError, RunSummary, metrics};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -47,13 +47,20 @@ pub async fn run_kafka(
         kafka: Some(out(&kafka.alerts_topic)),
         print: Print::Nothing,
     };
-    let (engine, engine_task) = spawn_engine(monitor.engine(), alerts, monitor.idle_close());
+    let times = InFlightTimes::default();
+    let (engine, engine_task) = spawn_engine(
+        monitor.engine(),
+        alerts,
+        monitor.idle_close(),
+        times.clone(),
+    );
     let processing = monitor.config.processing.clone();
     let processor = Processor::new(
         monitor.scorer.clone(),
         processing.clone(),
         Some(out(&kafka.scores_topic)),
         engine,
+        times,
     );
     tracing::info!(topic = %kafka.documents_topic, group = %kafka.group_id, %brokers, "consuming");
     let mut run = Run {
