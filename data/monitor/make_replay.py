@@ -6,7 +6,10 @@ The monitor's default entity rule (hourly windows, at least 5 documents, raise a
 negative and 30 points above the company's own baseline, clear at 35%) should raise one
 alert for VLTN in the surge hour and clear it the hour after. Other companies stay calm.
 
-Deterministic (fixed seed); the sentences were written for this file. Run:
+Deterministic (fixed seed); the sentences were written for this file. The default head
+reads plainly financial bad news well, but called "Regulators opened an investigation..."
+and "...disclosed a data breach and faces lawsuits" neutral, so the negative sentences
+here say what happened to the money. Run:
     python3 data/monitor/make_replay.py > data/monitor/replay.jsonl
 """
 
@@ -38,11 +41,12 @@ NEUTRAL = [
 ]
 NEGATIVE = [
     "{name} shares plunged after the company slashed its forecast and warned of losses.",
-    "Regulators opened an investigation into accounting irregularities at {name}.",
+    "{name} was fined heavily by regulators, and its shares sank.",
     "{name} suspended deliveries after a warehouse fire, and customers cancelled orders.",
     "{name} missed earnings badly and cut its dividend, sending the stock sharply lower.",
     "A major client dropped {name}, and analysts downgraded the stock to sell.",
-    "{name} disclosed a data breach and faces lawsuits from angry customers.",
+    "{name} defaulted on a bond payment, and its credit rating was cut.",
+    "{name} posted a surprise loss as costs surged and sales fell.",
     "{name} announced deep layoffs as revenue collapsed and debt costs soared.",
 ]
 

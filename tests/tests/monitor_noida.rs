@@ -1,6 +1,8 @@
 //! The streaming monitor against a real Kafka-protocol broker: noida (started per test on
 //! a free port, from PyPI via scripts/kafka-brokers).
 
+#![allow(clippy::unwrap_used)]
+
 #[path = "support/broker.rs"]
 mod broker;
 #[path = "support/monitor_checks.rs"]

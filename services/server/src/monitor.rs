@@ -194,7 +194,7 @@ pub async fn replay(args: crate::cli::ReplayArgs) -> anyhow::Result<()> {
     let summary = monitor
         .run(&Source::File(args.file.clone()), print, shutdown)
         .await?;
-    eprintln!(
+    println!(
         "{} documents scored, {} lines skipped, {} alerts, in {:.1} s",
         summary.documents,
         summary.dead_lettered,

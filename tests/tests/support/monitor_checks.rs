@@ -98,7 +98,12 @@ pub async fn a_slow_document_holds_commits_across_a_kill(kind: Kind) {
     let later_done = |s: &Scores| {
         s.by_id
             .keys()
-            .filter(|id| id.trim_start_matches("doc-").parse::<usize>().unwrap() > SLOW)
+            .filter(|id| {
+                id.trim_start_matches("doc-")
+                    .parse::<usize>()
+                    .expect("doc-N")
+                    > SLOW
+            })
             .count()
     };
     scores
