@@ -203,3 +203,44 @@ pub async fn replay(args: crate::cli::ReplayArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_source_defaults_to_kafka_only_with_brokers() {
+        let settings = MonitorSettings::load(None, None, None).unwrap();
+        assert_eq!(settings.effective_source(), Source::Stdin);
+        let settings = MonitorSettings::load(None, Some("127.0.0.1:9092".into()), None).unwrap();
+        assert_eq!(settings.effective_source(), Source::Kafka);
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn kafka_without_brokers_is_refused_by_flag() {
+        let settings = MonitorSettings::load(Some(Source::Kafka), None, None).unwrap();
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("--source: kafka needs --kafka-brokers"),
+            "{err}"
+        );
+        let parsed: Result<Source, _> = "file:".parse();
+        assert!(parsed.is_err());
+        assert_eq!("file:a.jsonl".parse(), Ok(Source::File("a.jsonl".into())));
+    }
+
+    #[test]
+    fn a_bad_rules_file_names_the_file_and_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rules.toml");
+        std::fs::write(&path, "[[rules]]\nname = \"r\"\nkey = \"sector\"\n").unwrap();
+        let err = MonitorSettings::load(None, None, Some(path))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("rules.toml") && err.contains("sector"),
+            "{err}"
+        );
+    }
+}
