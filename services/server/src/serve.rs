@@ -100,7 +100,7 @@ pub async fn start_with_worker(
     let prepared = Prepared::default();
     let hub = crate::monitor::hub(&config);
     let router = routes(&config, &worker, &prepared, health_service)?
-        .add_optional_service(hub.clone().map(|h| crate::monitor::service(Some(h))));
+        .add_service(crate::monitor::service(hub.clone()));
 
     let (trigger, shutdown) = oneshot::channel::<()>();
     let (draining_tx, draining) = watch::channel(false);

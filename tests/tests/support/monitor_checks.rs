@@ -29,7 +29,14 @@ pub async fn every_document_is_scored(kind: Kind) {
         produce(&producer, "documents", partition, values).await;
     }
     let group = group("every");
-    let (running, _hub) = start(config(&broker, &group)).await;
+    let mut config = config(&broker, &group);
+    // Flow control: partitions pause at 64 in flight and resume at 32, many times over;
+    // polling goes on meanwhile, so the member is never evicted (7 s without a poll
+    // would do it) and nothing is delivered twice.
+    config.processing.max_in_flight = 64;
+    let properties = [("max.poll.interval.ms".to_string(), "7000".to_string())];
+    config.kafka.properties.extend(properties);
+    let (running, _hub) = start(config).await;
     let reader = reader(&broker, "document-scores");
     let mut scores = Scores::default();
     scores
@@ -52,7 +59,10 @@ pub async fn every_document_is_scored(kind: Kind) {
         ids(0..1_000, "doc-"),
         "every document scored, nothing else"
     );
-    assert_eq!(summary.documents, 1_000);
+    assert_eq!(
+        summary.documents, 1_000,
+        "no redelivery: the member kept its partitions"
+    );
     let (score, _) = &scores.by_id["doc-2"];
     assert_eq!(score.entities[0].entity, "VLTN", "cashtags are entities");
     assert!(!score.topic.is_empty() && score.probabilities.len() == 3);
