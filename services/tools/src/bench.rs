@@ -72,6 +72,10 @@ pub enum BenchCommand {
         /// Documents per round.
         #[arg(long, env = "LONGVIEW_BENCH_DOCUMENTS", default_value_t = 1_000)]
         documents: usize,
+        /// Sentences per document (entity sentiment reads each sentence besides the
+        /// document, so more sentences cost the pipeline more encoder work).
+        #[arg(long, env = "LONGVIEW_BENCH_SENTENCES", default_value_t = 1)]
+        sentences: usize,
         /// Rounds (encoder, then pipeline, each round).
         #[arg(long, env = "LONGVIEW_BENCH_ROUNDS", default_value_t = 3)]
         rounds: usize,
@@ -121,8 +125,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Monitor {
             model,
             documents,
+            sentences,
             rounds,
-        } => crate::bench_monitor::run(&model, documents, rounds).await,
+        } => crate::bench_monitor::run(&model, documents, sentences, rounds).await,
     }
 }
 

@@ -14,17 +14,27 @@ use std::time::Instant;
 
 const COMPANIES: [&str; 5] = ["HRBK", "QLMT", "VLTN", "CRVF", "PLSD"];
 
-/// Short news items with a cashtag, as a newswire would send them.
-fn texts(count: usize) -> Vec<String> {
+/// News items of `sentences` sentences, the first with a cashtag, as a newswire would
+/// send them; every text distinct, so neither side saves work on repeats.
+fn texts(count: usize, sentences: usize) -> Vec<String> {
+    let corpus = crate::bench::CORPUS;
     (0..count)
         .map(|i| {
-            let sentence = crate::bench::CORPUS[i % crate::bench::CORPUS.len()];
-            format!("${} {sentence}", COMPANIES[(i / 3) % COMPANIES.len()])
+            let company = COMPANIES[(i / 3) % COMPANIES.len()];
+            let body: Vec<&str> = (0..sentences.max(1))
+                .map(|s| corpus[(i + s) % corpus.len()])
+                .collect();
+            format!("${company} item {i}: {}", body.join(" "))
         })
         .collect()
 }
 
-pub async fn run(model: &ModelArgs, documents: usize, rounds: usize) -> anyhow::Result<()> {
+pub async fn run(
+    model: &ModelArgs,
+    documents: usize,
+    sentences: usize,
+    rounds: usize,
+) -> anyhow::Result<()> {
     let worker = model.worker().await?;
     let root = model.models_root();
     let cache = crate::sentiment::default_data_cache(&root);
@@ -44,10 +54,10 @@ pub async fn run(model: &ModelArgs, documents: usize, rounds: usize) -> anyhow::
         hub,
     )
     .await?;
-    let texts = texts(documents);
+    let texts = texts(documents, sentences);
     let file = jsonl(&texts)?;
     println!(
-        "{documents} one-sentence documents, batches of {}, {} in flight; machine shared with other builds",
+        "{documents} documents of {sentences} sentence(s), batches of {}, {} in flight",
         monitor.config().processing.batch_documents,
         monitor.config().processing.concurrent_batches
     );
