@@ -82,7 +82,12 @@ pub async fn analyse(
 
     let mut sequences = Vec::new();
     let mut layouts = Vec::with_capacity(documents.len());
-    for (text, tokens) in texts.iter().zip(&tokenized) {
+    for ((text, tokens), document) in texts.iter().zip(&tokenized).zip(&documents) {
+        // Entities alone need only the sentences that mention one.
+        let mentions = match wanted.sentences {
+            true => Vec::new(),
+            false => watchlist.mentions(text, &document.entities),
+        };
         let start = sequences.len();
         sequences.extend(
             window
@@ -93,6 +98,10 @@ pub async fn analyse(
         let mut sentences = Vec::new();
         if need_sentences {
             for bytes in sentence_spans(text) {
+                let mentioned = mentions.iter().any(|m| bytes.contains(&m.bytes.start));
+                if !wanted.sentences && !mentioned {
+                    continue;
+                }
                 let range = token_range(tokens, &bytes);
                 if !range.is_empty() {
                     let end = range.end.min(range.start + content);
