@@ -16,5 +16,6 @@ mod zero_shot;
 pub use classifier::{Classification, LabelEvidence, WindowResult};
 pub use error::ClassifyError;
 pub use heads::{HeadRegistry, heads_dir};
-pub use options::{ClassifyLimits, ClassifyPlan, DocumentAggregation};
+pub use options::{ClassifyLimits, ClassifyPlan, DocumentAggregation, LabelSpec};
 pub use service::ClassifyService;
+pub use zero_shot::{ZeroShotScorer, prototype_text};

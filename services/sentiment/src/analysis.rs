@@ -6,8 +6,8 @@ use crate::SentimentModel;
 use crate::entities::Watchlist;
 use crate::sentences::sentence_spans;
 use longview_core::{TokenizedText, Usage, WindowSpec};
-use longview_worker::WorkerError;
-use std::collections::BTreeMap;
+use longview_worker::{Output, WorkerError};
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -41,6 +41,10 @@ pub struct Analysis {
     pub sentences: Vec<SentenceResult>,
     pub entities: Vec<EntityResult>,
     pub usage: Usage,
+    /// Mean of the document's window embeddings (L2-normalised), when asked for and the
+    /// model reads sentence embeddings; lets callers reuse the encoder pass (zero-shot
+    /// topics) instead of encoding the document again.
+    pub embedding: Option<Vec<f32>>,
 }
 
 /// What to compute besides document scores.
@@ -48,6 +52,8 @@ pub struct Analysis {
 pub struct Wanted {
     pub sentences: bool,
     pub entities: bool,
+    /// Return the document embedding as well (see [`Analysis::embedding`]).
+    pub embedding: bool,
 }
 
 /// Where one document's sequences sit in the batch sent to the worker.
@@ -76,7 +82,12 @@ pub async fn analyse(
 
     let mut sequences = Vec::new();
     let mut layouts = Vec::with_capacity(documents.len());
-    for (text, tokens) in texts.iter().zip(&tokenized) {
+    for ((text, tokens), document) in texts.iter().zip(&tokenized).zip(&documents) {
+        // Entities alone need only the sentences that mention one.
+        let mentions = match wanted.sentences {
+            true => Vec::new(),
+            false => watchlist.mentions(text, &document.entities),
+        };
         let start = sequences.len();
         sequences.extend(
             window
@@ -87,6 +98,10 @@ pub async fn analyse(
         let mut sentences = Vec::new();
         if need_sentences {
             for bytes in sentence_spans(text) {
+                let mentioned = mentions.iter().any(|m| bytes.contains(&m.bytes.start));
+                if !wanted.sentences && !mentioned {
+                    continue;
+                }
                 let range = token_range(tokens, &bytes);
                 if !range.is_empty() {
                     let end = range.end.min(range.start + content);
@@ -97,15 +112,25 @@ pub async fn analyse(
         }
         layouts.push(Layout { windows, sentences });
     }
-    let encoded = worker.encode_as(sequences, model.output()).await?;
+    // A one-sentence document's sentence is its window: encode each distinct sequence once.
+    let (distinct, index) = distinct(sequences);
+    let vectors = worker.encode_as(distinct, model.output()).await?;
+    let encoded: Vec<Vec<f32>> = index.iter().map(|&i| vectors[i].clone()).collect();
+    let embeddings = (wanted.embedding && model.output() == Output::Embedding).then(|| {
+        layouts
+            .iter()
+            .map(|layout| normalised(mean(&encoded[layout.windows.clone()])))
+            .collect::<Vec<_>>()
+    });
     let logits: Vec<Vec<f32>> = encoded.into_iter().map(|e| model.logits(e)).collect();
 
     Ok(documents
         .iter()
         .zip(layouts)
         .zip(&tokenized)
-        .map(|((document, layout), tokens)| {
-            document_result(
+        .enumerate()
+        .map(|(index, ((document, layout), tokens))| {
+            let mut analysis = document_result(
                 model,
                 watchlist,
                 document,
@@ -113,7 +138,9 @@ pub async fn analyse(
                 &logits,
                 tokens.len(),
                 wanted,
-            )
+            );
+            analysis.embedding = embeddings.as_ref().map(|e| e[index].clone());
+            analysis
         })
         .collect())
 }
@@ -151,6 +178,7 @@ fn document_result(
         sentences,
         entities,
         usage: Usage::new(tokens, 0),
+        embedding: None,
     }
 }
 
@@ -204,11 +232,35 @@ fn entity_results(
     results.into_iter().map(|(_, r)| r).collect()
 }
 
+/// The distinct sequences, and for each original sequence the index of its copy.
+fn distinct(sequences: Vec<Vec<u32>>) -> (Vec<Vec<u32>>, Vec<usize>) {
+    let mut seen: HashMap<Vec<u32>, usize> = HashMap::new();
+    let mut unique = Vec::new();
+    let index = sequences
+        .into_iter()
+        .map(|sequence| {
+            *seen.entry(sequence).or_insert_with_key(|s| {
+                unique.push(s.clone());
+                unique.len() - 1
+            })
+        })
+        .collect();
+    (unique, index)
+}
+
 /// The tokens lying inside `bytes` (token offsets are sorted by start).
 fn token_range(tokens: &TokenizedText, bytes: &Range<usize>) -> Range<usize> {
     let start = tokens.offsets.partition_point(|&(s, _)| s < bytes.start);
     let end = tokens.offsets.partition_point(|&(s, _)| s < bytes.end);
     start..end.max(start)
+}
+
+fn normalised(mut vector: Vec<f32>) -> Vec<f32> {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        vector.iter_mut().for_each(|x| *x /= norm);
+    }
+    vector
 }
 
 fn mean(rows: &[Vec<f32>]) -> Vec<f32> {
@@ -231,6 +283,13 @@ mod tests {
         assert_eq!(token_range(&tokens, &(4..12)), 1..3);
         assert_eq!(token_range(&tokens, &(0..15)), 0..4);
         assert!(token_range(&tokens, &(16..20)).is_empty());
+    }
+
+    #[test]
+    fn repeated_sequences_are_encoded_once() {
+        let (unique, index) = distinct(vec![vec![1, 2], vec![3], vec![1, 2]]);
+        assert_eq!(unique, vec![vec![1, 2], vec![3]]);
+        assert_eq!(index, vec![0, 1, 0]);
     }
 
     #[test]

@@ -58,6 +58,7 @@ impl SentimentService {
         let wanted = Wanted {
             sentences: request.include_sentences,
             entities: request.include_entities,
+            embedding: false,
         };
         let inputs = request
             .documents

@@ -37,6 +37,8 @@ pub enum Command {
     Bench(longview_tools::bench::BenchArgs),
     /// TLS helpers.
     Tls(TlsArgs),
+    /// The streaming sentiment monitor without a server.
+    Monitor(MonitorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -233,4 +235,34 @@ pub struct SentimentArgs {
     /// Names to treat as entities besides cashtags and the server's watchlist.
     #[arg(long, env = "LONGVIEW_ENTITIES", value_delimiter = ',')]
     pub entities: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    #[command(subcommand)]
+    pub command: MonitorCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MonitorCommand {
+    /// Score a JSONL file of documents, print the alerts its windows raise, and exit.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// JSONL: one {"id", "text", "source"?, "published_at"?, "entities"?} per line.
+    pub file: PathBuf,
+    /// TOML file with topic labels and alert rules (defaults otherwise).
+    #[arg(long, env = "LONGVIEW_MONITOR_CONFIG")]
+    pub monitor_config: Option<PathBuf>,
+    /// JSON array of {"ticker", "name", "aliases"} to find companies by name.
+    #[arg(long, env = "LONGVIEW_WATCHLIST")]
+    pub watchlist: Option<PathBuf>,
+    /// Where pulled models are kept.
+    #[arg(long, env = "LONGVIEW_MODELS_ROOT")]
+    pub models_root: Option<PathBuf>,
+    /// Print alerts as JSON lines.
+    #[arg(long, env = "LONGVIEW_JSON")]
+    pub json: bool,
 }

@@ -38,7 +38,7 @@ pub enum Target {
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error(
-        "--target {0:?} is not available in this release yet; available: all, classify, sentiment, worker"
+        "--target {0:?} is not available in this release yet; available: all, classify, sentiment, monitor, worker"
     )]
     TargetUnavailable(Target),
     #[error("{flag}: {problem}")]
@@ -102,6 +102,7 @@ pub struct ServeConfig {
     /// Companies entity sentiment looks for (cashtags are always found).
     #[serde(serialize_with = "watchlist_size")]
     pub watchlist: Arc<Watchlist>,
+    pub monitor: crate::monitor::MonitorSettings,
     /// Prometheus `/metrics`, when set.
     pub metrics_listen: Option<SocketAddr>,
     pub limits: RequestLimits,
@@ -142,6 +143,7 @@ impl ServeConfig {
             sentiment_model: None,
             sentiment: SentimentLimits::default(),
             watchlist: Arc::default(),
+            monitor: Default::default(),
             metrics_listen: None,
             limits: RequestLimits {
                 max_concurrent_requests: 512,
@@ -158,7 +160,7 @@ impl ServeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !matches!(
             self.target,
-            Target::All | Target::Classify | Target::Sentiment | Target::Worker
+            Target::All | Target::Classify | Target::Sentiment | Target::Monitor | Target::Worker
         ) {
             return Err(ConfigError::TargetUnavailable(self.target));
         }
@@ -181,6 +183,9 @@ impl ServeConfig {
             ("--max-texts", self.embed.max_texts),
             ("--max-request-bytes", self.limits.max_request_bytes),
         ];
+        if self.serves_monitor() {
+            self.monitor.validate()?;
+        }
         for (flag, value) in positive {
             if value == 0 {
                 return Err(ConfigError::Invalid {
@@ -231,6 +236,17 @@ impl ServeConfig {
 
     pub fn serves_sentiment(&self) -> bool {
         matches!(self.target, Target::All | Target::Sentiment)
+    }
+
+    /// The monitor runs with `--target monitor`, or with `all` when a source is given.
+    pub fn serves_monitor(&self) -> bool {
+        match self.target {
+            Target::Monitor => true,
+            Target::All => {
+                self.monitor.source.is_some() || self.monitor.config.kafka.brokers.is_some()
+            }
+            _ => false,
+        }
     }
 
     pub fn serves_worker_api(&self) -> bool {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod generator;
 mod health;
 pub mod models;
+pub mod monitor;
 pub mod otel;
 mod prometheus;
 mod roles;

@@ -2,7 +2,7 @@
 //! exit code.
 
 use clap::Parser;
-use longview_server::cli::{Cli, Command, EvalCommand, TlsCommand, TrainCommand};
+use longview_server::cli::{Cli, Command, EvalCommand, MonitorCommand, TlsCommand, TrainCommand};
 use std::process::ExitCode;
 
 /// Exit code for invalid configuration and command lines (EX_USAGE from sysexits.h).
@@ -65,6 +65,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             TlsCommand::DevCerts { out, hosts } => {
                 longview_server::tls::DevCertificates::generate(&hosts)?.write(&out)
             }
+        },
+        Command::Monitor(args) => match args.command {
+            MonitorCommand::Replay(args) => longview_server::monitor::replay(args).await,
         },
     }
 }

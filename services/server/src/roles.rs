@@ -12,6 +12,8 @@ use std::sync::{Arc, OnceLock};
 #[derive(Clone, Default)]
 pub struct Prepared {
     pub sentiment: Arc<OnceLock<SentimentModel>>,
+    /// Notified once `sentiment` is set (the monitor waits for it).
+    pub sentiment_ready: Arc<tokio::sync::Notify>,
 }
 
 /// Waits for the encoder, then prepares each role in turn, marking services ready in
@@ -26,11 +28,12 @@ pub async fn prepare(
         .await
         .context("the encoder failed to load")?;
     ready(&health, &[names::EMBED, names::CLASSIFY, names::WORKER]).await;
-    if config.serves_sentiment() {
+    if config.serves_sentiment() || config.serves_monitor() {
         let model = sentiment_model(&config, &worker)
             .await
             .context("preparing the sentiment model")?;
         let _ = prepared.sentiment.set(model);
+        prepared.sentiment_ready.notify_one();
         ready(&health, &[names::SENTIMENT]).await;
     }
     Ok(())

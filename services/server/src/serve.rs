@@ -152,8 +152,10 @@ pub async fn start_with_worker(
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let health = Health::new(reporter, served_names(&config)).await;
     let prepared = Prepared::default();
+    let hub = crate::monitor::hub(&config);
     let (trigger, shutdown) = oneshot::channel::<()>();
     let (draining_tx, draining) = watch::channel(false);
+    let max_message = config.limits.largest();
     let stack = StackLayer {
         auth: security.auth.clone(),
         admission: Admission::new(config.limits.max_concurrent_requests),
@@ -167,7 +169,8 @@ pub async fn start_with_worker(
         health_service,
         &security,
         stack,
-    )?;
+    )?
+    .add_service(crate::monitor::service(hub.clone()).max_decoding_message_size(max_message));
 
     let drain = drain_signal(shutdown, health.clone(), draining_tx);
     let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), drain);
@@ -180,13 +183,28 @@ pub async fn start_with_worker(
     if let Some(metrics) = metrics_addr {
         tracing::info!(metrics = %metrics, "serving Prometheus /metrics");
     }
+    let monitor_stop = draining.clone();
     let deadline = drain_deadline(draining, config.drain_deadline);
-    let setup = roles::prepare(config.clone(), worker.clone(), prepared, health);
+    let setup = roles::prepare(
+        config.clone(),
+        worker.clone(),
+        prepared.clone(),
+        health.clone(),
+    );
     let task = tokio::spawn(async move {
         let served = supervise(serving, deadline, setup).await;
         drop(metrics);
         served
     });
+    let task = crate::monitor::supervise(
+        config,
+        worker.clone(),
+        prepared,
+        health,
+        hub,
+        monitor_stop,
+        task,
+    );
     Ok(RunningServer {
         addr,
         metrics_addr,
@@ -206,6 +224,9 @@ fn served_names(config: &ServeConfig) -> Vec<&'static str> {
     }
     if config.serves_sentiment() {
         served.push(names::SENTIMENT);
+    }
+    if config.serves_monitor() {
+        served.push(names::MONITOR);
     }
     served
 }

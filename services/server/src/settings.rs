@@ -43,6 +43,8 @@ pub struct Settings {
     #[command(flatten)]
     pub sentiment: SentimentSettings,
     #[command(flatten)]
+    pub monitor: MonitorSection,
+    #[command(flatten)]
     pub limits: LimitsSettings,
     #[command(flatten)]
     pub auth: AuthSettings,
@@ -132,6 +134,25 @@ pub struct WorkerSettings {
     /// [default: 2].
     #[arg(long, env = "LONGVIEW_MAX_BATCH_WAIT_MS")]
     pub max_batch_wait_ms: Option<u64>,
+}
+
+/// `[monitor]`: where documents come from; topics, batching and alert rules live in
+/// their own TOML file.
+#[derive(Clone, Debug, Default, Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitorSection {
+    /// Monitor input: kafka, stdin, or file:PATH (JSONL). Default: kafka when
+    /// --kafka-brokers is set, else stdin. With --target all the monitor runs only when
+    /// this or --kafka-brokers is given.
+    #[arg(long, env = "LONGVIEW_MONITOR_SOURCE")]
+    #[serde(with = "as_text")]
+    pub source: Option<longview_monitor::Source>,
+    /// Kafka bootstrap servers for the monitor (host:port,...).
+    #[arg(long, env = "LONGVIEW_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// TOML file with the monitor's topics, batching, topic labels and alert rules.
+    #[arg(long = "monitor-config", env = "LONGVIEW_MONITOR_CONFIG")]
+    pub rules_file: Option<PathBuf>,
 }
 
 /// `[embed]`.
@@ -298,6 +319,10 @@ impl Settings {
         if let Some(path) = &self.sentiment.watchlist {
             config.watchlist = std::sync::Arc::new(crate::config::read_watchlist(path)?);
         }
+
+        let m = self.monitor;
+        config.monitor =
+            crate::monitor::MonitorSettings::load(m.source, m.kafka_brokers, m.rules_file)?;
 
         let l = self.limits;
         let limits = &mut config.limits;

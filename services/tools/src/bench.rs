@@ -67,6 +67,21 @@ pub enum BenchCommand {
     },
     /// Answer generation: prompt and generated tokens per second, beside a reference server.
     Generate(crate::bench_generate::BenchGenerateArgs),
+    /// Documents per second through the whole monitor pipeline against the encoder alone.
+    Monitor {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Documents per round.
+        #[arg(long, env = "LONGVIEW_BENCH_DOCUMENTS", default_value_t = 1_000)]
+        documents: usize,
+        /// Sentences per document (entity sentiment reads each sentence besides the
+        /// document, so more sentences cost the pipeline more encoder work).
+        #[arg(long, env = "LONGVIEW_BENCH_SENTENCES", default_value_t = 1)]
+        sentences: usize,
+        /// Rounds (encoder, then pipeline, each round).
+        #[arg(long, env = "LONGVIEW_BENCH_ROUNDS", default_value_t = 3)]
+        rounds: usize,
+    },
 }
 
 /// Varied English text that benchmark inputs are cut from.
@@ -110,6 +125,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             seconds,
         } => crate::bench_batching::run(&model, clients, Duration::from_secs_f64(seconds)).await,
         BenchCommand::Generate(args) => crate::bench_generate::run(args).await,
+        BenchCommand::Monitor {
+            model,
+            documents,
+            sentences,
+            rounds,
+        } => crate::bench_monitor::run(&model, documents, sentences, rounds).await,
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod bench;
 mod bench_batching;
 pub mod bench_generate;
+mod bench_monitor;
 pub mod chart;
 pub mod eval_classify;
 pub mod features;
