@@ -7,6 +7,7 @@
 pub mod aggregate;
 pub mod head;
 pub mod input;
+pub mod sentences;
 pub mod span;
 pub mod tenant;
 pub mod text;

@@ -30,6 +30,14 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// Sentiment of texts (documents, sentences, entities) with a running server.
     Sentiment(SentimentArgs),
+    /// Store documents for retrieval (files, a directory, or JSON lines).
+    Ingest(crate::rag_client::IngestArgs),
+    /// Find the stored passages that match a query.
+    Search(crate::rag_client::SearchArgs),
+    /// Answer a question from the stored documents, streamed, with citations.
+    Ask(crate::rag_client::AskArgs),
+    /// Remove stored documents (every chunk of each).
+    Delete(crate::rag_client::DeleteArgs),
     /// Fetch and inspect models.
     Models(ModelsArgs),
     /// Train heads on frozen encoder features.
@@ -97,6 +105,8 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "LONGVIEW_DRAIN_SECONDS", default_value_t = 30)]
     pub drain_seconds: u64,
+    #[command(flatten)]
+    pub rag: crate::rag::RagArgs,
 }
 
 impl ServeArgs {
@@ -118,6 +128,7 @@ impl ServeArgs {
         config.classify.max_document_bytes = self.max_document_bytes;
         config.drain_deadline = Duration::from_secs(self.drain_seconds);
         config.sentiment_model = self.sentiment_model;
+        config.rag = self.rag.into_settings();
         if let Some(path) = &self.watchlist {
             config.watchlist = std::sync::Arc::new(read_watchlist(path)?);
         }
@@ -252,6 +263,8 @@ pub enum EvalCommand {
     Classify(longview_tools::eval_classify::EvalClassifyArgs),
     /// Sentiment on held-out Rotten Tomatoes and financial sentences, against a baseline.
     Sentiment(longview_tools::sentiment::EvalSentimentArgs),
+    /// Retrieval on news articles (title as question): recall@5 and MRR, dense/BM25/hybrid.
+    Rag(longview_tools::eval_rag::EvalRagArgs),
 }
 
 fn read_watchlist(path: &std::path::Path) -> Result<Watchlist, ConfigError> {

@@ -1,5 +1,6 @@
 //! The typed, validated configuration of `longview serve`.
 
+use crate::rag::RagSettings;
 use clap::ValueEnum;
 use longview_classify::ClassifyLimits;
 use longview_embed::EmbedLimits;
@@ -32,7 +33,7 @@ pub enum Target {
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error(
-        "--target {0:?} is not available in this release yet; available: all, classify, sentiment, worker"
+        "--target {0:?} is not available in this release yet; available: all, classify, sentiment, rag, worker"
     )]
     TargetUnavailable(Target),
     #[error("{flag}: {problem}")]
@@ -69,6 +70,7 @@ pub struct ServeConfig {
     /// Companies entity sentiment looks for (cashtags are always found).
     #[serde(serialize_with = "watchlist_size")]
     pub watchlist: Arc<Watchlist>,
+    pub rag: RagSettings,
 }
 
 impl ServeConfig {
@@ -91,13 +93,14 @@ impl ServeConfig {
             sentiment_model: None,
             sentiment: SentimentLimits::default(),
             watchlist: Arc::default(),
+            rag: RagSettings::default(),
         }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !matches!(
             self.target,
-            Target::All | Target::Classify | Target::Sentiment | Target::Worker
+            Target::All | Target::Classify | Target::Sentiment | Target::Rag | Target::Worker
         ) {
             return Err(ConfigError::TargetUnavailable(self.target));
         }
@@ -106,6 +109,8 @@ impl ServeConfig {
             ("--max-batch-tokens", self.max_batch_tokens),
             ("--max-document-tokens", self.classify.max_document_tokens),
             ("--max-texts", self.embed.max_texts),
+            ("--rag-max-documents", self.rag.limits.max_documents),
+            ("--rag-max-top-k", self.rag.limits.max_top_k),
         ];
         for (flag, value) in positive {
             if value == 0 {
@@ -131,6 +136,10 @@ impl ServeConfig {
 
     pub fn serves_sentiment(&self) -> bool {
         matches!(self.target, Target::All | Target::Sentiment)
+    }
+
+    pub fn serves_rag(&self) -> bool {
+        matches!(self.target, Target::All | Target::Rag)
     }
 
     pub fn serves_worker_api(&self) -> bool {

@@ -65,10 +65,21 @@ pub enum BenchCommand {
         #[arg(long, env = "LONGVIEW_BENCH_SECONDS", default_value_t = 10.0)]
         seconds: f64,
     },
+    /// Retrieval latency (dense, BM25, hybrid) of the embedded store at 100,000 chunks.
+    Rag {
+        /// Chunks to store (synthetic vectors; texts from a fixed corpus).
+        #[arg(long, env = "LONGVIEW_BENCH_CHUNKS", default_value_t = 100_000)]
+        chunks: usize,
+        /// Queries timed per mode.
+        #[arg(long, env = "LONGVIEW_BENCH_QUERIES", default_value_t = 500)]
+        queries: usize,
+        #[arg(long, env = "LONGVIEW_TOP_K", default_value_t = 10)]
+        top_k: usize,
+    },
 }
 
 /// Varied English text that benchmark inputs are cut from.
-const CORPUS: &[&str] = &[
+pub(crate) const CORPUS: &[&str] = &[
     "Shares of regional lenders fell sharply on Tuesday after a weaker than expected earnings report raised fresh questions about deposit costs.",
     "Technology stocks recovered some of last week's losses as investors returned to chip makers and cloud providers.",
     "The central bank kept its benchmark rate unchanged and signalled that inflation, though easing, remained above target.",
@@ -107,6 +118,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             clients,
             seconds,
         } => crate::bench_batching::run(&model, clients, Duration::from_secs_f64(seconds)).await,
+        BenchCommand::Rag {
+            chunks,
+            queries,
+            top_k,
+        } => crate::bench_rag::run(chunks, queries, top_k).await,
     }
 }
 

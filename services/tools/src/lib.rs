@@ -7,8 +7,10 @@
 
 pub mod bench;
 mod bench_batching;
+mod bench_rag;
 pub mod chart;
 pub mod eval_classify;
+pub mod eval_rag;
 pub mod features;
 pub mod metrics;
 pub mod sentiment;
