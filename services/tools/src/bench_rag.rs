@@ -7,7 +7,7 @@ use crate::bench::CORPUS;
 use longview_core::{Span, Tenant};
 use longview_rag::lexical::LexicalIndex;
 use longview_rag::record::{ChunkRecord, DocumentChunks, MetadataFilter, StoredChunk};
-use longview_rag::store::{EmbeddedStore, VectorStore};
+use longview_rag::store::EmbeddedStore;
 use longview_rag::{Mode, Retriever};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
