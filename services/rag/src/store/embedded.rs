@@ -155,6 +155,11 @@ impl Inner {
         }
         reserve(&state.graph, chunks.len())?;
         for (point, record, vector) in chunks {
+            // A point written twice in one batch (the service refuses duplicate ids; direct
+            // callers may not) keeps its last version, as the record log does.
+            if state.graph.contains(point) {
+                state.graph.remove(point).map_err(backend)?;
+            }
             state.graph.add(point, &vector).map_err(backend)?;
             let owner = (tenant.clone(), record.document_id.clone());
             state.documents.entry(owner).or_default().push(point);
