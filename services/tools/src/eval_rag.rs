@@ -171,7 +171,7 @@ fn read_articles(path: &Path) -> anyhow::Result<Vec<Article>> {
             .with_context(|| format!("no column {name:?}"))
     };
     let (row, title, content) = (column("")?, column("title")?, column("content")?);
-    let (mut articles, mut titles) = (Vec::new(), HashSet::new());
+    let (mut articles, mut titles, mut ids) = (Vec::new(), HashSet::new(), HashSet::new());
     for record in reader.records() {
         let record = record?;
         let cell = |i: usize| record.get(i).unwrap_or_default().trim().to_string();
@@ -180,6 +180,7 @@ fn read_articles(path: &Path) -> anyhow::Result<Vec<Article>> {
         if title.is_empty()
             || body.chars().count() < MIN_BODY_CHARS
             || !titles.insert(title.clone())
+            || !ids.insert(id.clone())
         {
             continue;
         }
