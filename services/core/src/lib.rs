@@ -9,6 +9,7 @@ pub mod head;
 pub mod input;
 pub mod masking;
 pub mod redact;
+pub mod sentences;
 pub mod span;
 pub mod tenant;
 pub mod text;

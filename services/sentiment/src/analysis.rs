@@ -4,7 +4,7 @@
 
 use crate::SentimentModel;
 use crate::entities::Watchlist;
-use crate::sentences::sentence_spans;
+use longview_core::sentences::sentence_spans;
 use longview_core::{TokenizedText, Usage, WindowSpec};
 use longview_worker::{Output, WorkerError};
 use std::collections::{BTreeMap, HashMap};

@@ -9,7 +9,6 @@ mod analysis;
 mod entities;
 mod error;
 mod model;
-mod sentences;
 mod service;
 
 pub use analysis::{Analysis, DocumentInput, EntityResult, SentenceResult, Wanted, analyse};

@@ -27,6 +27,14 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// Sentiment of texts (documents, sentences, entities) with a running server.
     Sentiment(SentimentArgs),
+    /// Store documents for retrieval (files, a directory, or JSON lines).
+    Ingest(crate::rag_client::IngestArgs),
+    /// Find the stored passages that match a query.
+    Search(crate::rag_client::SearchArgs),
+    /// Answer a question from the stored documents, streamed, with citations.
+    Ask(crate::rag_client::AskArgs),
+    /// Remove stored documents (every chunk of each).
+    Delete(crate::rag_client::DeleteArgs),
     /// Fetch and inspect models.
     Models(ModelsArgs),
     /// Train heads on frozen encoder features.
@@ -218,6 +226,8 @@ pub enum EvalCommand {
     Classify(longview_tools::eval_classify::EvalClassifyArgs),
     /// Sentiment on held-out Rotten Tomatoes and financial sentences, against a baseline.
     Sentiment(longview_tools::sentiment::EvalSentimentArgs),
+    /// Retrieval on news articles (title as question): recall@5 and MRR, dense/BM25/hybrid.
+    Rag(longview_tools::eval_rag::EvalRagArgs),
 }
 
 #[derive(Debug, Args)]
@@ -265,4 +275,17 @@ pub struct ReplayArgs {
     /// Print alerts as JSON lines.
     #[arg(long, env = "LONGVIEW_JSON")]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Clap checks ids, flags and defaults only when a command is built; a clash between
+    /// two settings sections would otherwise surface as a panic at start-up.
+    #[test]
+    fn every_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }

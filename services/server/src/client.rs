@@ -20,7 +20,7 @@ const STREAM_PIECE_BYTES: usize = 1 << 20;
 /// A channel to the server (TLS for https:// addresses) that sends the API key, if any.
 pub type Connection = InterceptedService<Channel, ApiKey>;
 
-async fn connect(args: &ClientArgs) -> anyhow::Result<Connection> {
+pub(crate) async fn connect(args: &ClientArgs) -> anyhow::Result<Connection> {
     let mut endpoint = Endpoint::from_shared(args.server.clone())
         .with_context(|| format!("invalid server address {:?}", args.server))?;
     let tls_files = args.ca.is_some() || args.cert.is_some();
@@ -78,7 +78,7 @@ fn read_input(file: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
 }
 
-fn status_error(status: tonic::Status) -> anyhow::Error {
+pub(crate) fn status_error(status: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{:?}: {}", status.code(), status.message())
 }
 
@@ -311,7 +311,7 @@ fn print_classify(text: &str, r: &pb::ClassifyResponse) {
     );
 }
 
-fn preview(text: &str, chars: usize) -> String {
+pub(crate) fn preview(text: &str, chars: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match flat.char_indices().nth(chars) {
         Some((at, _)) => format!("{}…", &flat[..at]),
@@ -319,7 +319,7 @@ fn preview(text: &str, chars: usize) -> String {
     }
 }
 
-fn model_line(model: Option<&pb::ModelInfo>) -> String {
+pub(crate) fn model_line(model: Option<&pb::ModelInfo>) -> String {
     let Some(m) = model else { return String::new() };
     match m.head.as_str() {
         "" => format!("{} ({})", m.name, m.version),
@@ -330,7 +330,7 @@ fn model_line(model: Option<&pb::ModelInfo>) -> String {
     }
 }
 
-fn model_json(model: Option<&pb::ModelInfo>) -> serde_json::Value {
+pub(crate) fn model_json(model: Option<&pb::ModelInfo>) -> serde_json::Value {
     let m = model.cloned().unwrap_or_default();
     let mut json = json!({"name": m.name, "version": m.version});
     if !m.head.is_empty() {
@@ -340,7 +340,7 @@ fn model_json(model: Option<&pb::ModelInfo>) -> serde_json::Value {
     json
 }
 
-fn usage_json(usage: Option<&pb::Usage>) -> serde_json::Value {
+pub(crate) fn usage_json(usage: Option<&pb::Usage>) -> serde_json::Value {
     let u = usage.copied().unwrap_or_default();
     json!({"tokens_total": u.tokens_total, "tokens_seen": u.tokens_seen, "tokens_dropped": u.tokens_dropped, "truncated": u.truncated})
 }

@@ -2,6 +2,7 @@
 //! the file, the environment and the flags into it.
 
 use crate::auth::AuthConfig;
+use crate::rag::RagSettings;
 use crate::stack::RequestLimits;
 use crate::tls::TlsConfig;
 use clap::ValueEnum;
@@ -38,7 +39,7 @@ pub enum Target {
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error(
-        "--target {0:?} is not available in this release yet; available: all, classify, sentiment, monitor, worker"
+        "--target {0:?} is not available in this release yet; available: all, classify, sentiment, rag, monitor, worker"
     )]
     TargetUnavailable(Target),
     #[error("{flag}: {problem}")]
@@ -102,6 +103,9 @@ pub struct ServeConfig {
     /// Companies entity sentiment looks for (cashtags are always found).
     #[serde(serialize_with = "watchlist_size")]
     pub watchlist: Arc<Watchlist>,
+    pub rag: RagSettings,
+    /// What writes Ask's answers (the Rag role only).
+    pub generator: crate::generator::GeneratorArgs,
     pub monitor: crate::monitor::MonitorSettings,
     /// Prometheus `/metrics`, when set.
     pub metrics_listen: Option<SocketAddr>,
@@ -143,6 +147,8 @@ impl ServeConfig {
             sentiment_model: None,
             sentiment: SentimentLimits::default(),
             watchlist: Arc::default(),
+            rag: RagSettings::default(),
+            generator: crate::generator::GeneratorArgs::default(),
             monitor: Default::default(),
             metrics_listen: None,
             limits: RequestLimits {
@@ -160,7 +166,12 @@ impl ServeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !matches!(
             self.target,
-            Target::All | Target::Classify | Target::Sentiment | Target::Monitor | Target::Worker
+            Target::All
+                | Target::Classify
+                | Target::Sentiment
+                | Target::Rag
+                | Target::Monitor
+                | Target::Worker
         ) {
             return Err(ConfigError::TargetUnavailable(self.target));
         }
@@ -182,9 +193,14 @@ impl ServeConfig {
             ("--max-document-tokens", self.classify.max_document_tokens),
             ("--max-texts", self.embed.max_texts),
             ("--max-request-bytes", self.limits.max_request_bytes),
+            ("--rag-max-documents", self.rag.limits.max_documents),
+            ("--rag-max-top-k", self.rag.limits.max_top_k),
         ];
         if self.serves_monitor() {
             self.monitor.validate()?;
+        }
+        if self.serves_rag() {
+            self.generator.validate()?;
         }
         for (flag, value) in positive {
             if value == 0 {
@@ -247,6 +263,10 @@ impl ServeConfig {
             }
             _ => false,
         }
+    }
+
+    pub fn serves_rag(&self) -> bool {
+        matches!(self.target, Target::All | Target::Rag)
     }
 
     pub fn serves_worker_api(&self) -> bool {

@@ -8,12 +8,12 @@ use clap::{Args, ValueEnum};
 use longview_models::DeviceKind;
 use longview_models::pull::{DEFAULT_GENERATOR, default_generator_dir, default_generator_file};
 use longview_worker::{Generator, GeneratorConfig, LocalGeneratorConfig, OpenAiConfig};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where answers come from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GeneratorKind {
     /// A llama-architecture GGUF chat model in this process.
@@ -21,6 +21,8 @@ pub enum GeneratorKind {
     Local,
     /// An OpenAI-compatible server (vLLM, TGI, llama.cpp server) over HTTP.
     Openai,
+    /// No generator: Ask answers extractively.
+    None,
 }
 
 /// The generator's flags; each also reads its environment variable.
@@ -69,6 +71,22 @@ impl std::fmt::Debug for GeneratorArgs {
     }
 }
 
+impl Default for GeneratorArgs {
+    /// The local default model, as `serve` runs without generator flags.
+    fn default() -> Self {
+        Self {
+            kind: GeneratorKind::Local,
+            generator_model: None,
+            generator_queue_capacity: 8,
+            generator_url: None,
+            generator_model_name: None,
+            generator_api_key: None,
+            generator_timeout_seconds: 300,
+            generator_max_concurrent: 16,
+        }
+    }
+}
+
 impl GeneratorArgs {
     /// Checks the flags belong together (a server needs a URL and a model name).
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -88,16 +106,21 @@ impl GeneratorArgs {
         Ok(())
     }
 
-    /// Starts the generator; a local one loads on its own thread (wait with `ready`).
-    /// The default local model is pulled first when missing.
-    pub async fn start(&self, models_root: &Path, device: DeviceKind) -> anyhow::Result<Generator> {
+    /// Starts the generator (none with `--generator none`); a local one loads on its own
+    /// thread (wait with `ready`). The default local model is pulled first when missing.
+    pub async fn start(
+        &self,
+        models_root: &Path,
+        device: DeviceKind,
+    ) -> anyhow::Result<Option<Generator>> {
         self.validate()?;
         let config = match self.kind {
             GeneratorKind::Local => GeneratorConfig::Local(self.local(models_root, device).await?),
             GeneratorKind::Openai => GeneratorConfig::OpenAi(self.openai()),
+            GeneratorKind::None => return Ok(None),
         };
         tracing::info!(generator = ?self, "starting the answer generator");
-        Ok(Generator::spawn(config)?)
+        Ok(Some(Generator::spawn(config)?))
     }
 
     async fn local(

@@ -12,6 +12,8 @@ pub mod models;
 pub mod monitor;
 pub mod otel;
 mod prometheus;
+pub mod rag;
+pub mod rag_client;
 mod roles;
 pub mod security;
 pub mod serve;

@@ -51,6 +51,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Embed(args) => longview_server::client::embed(args).await,
         Command::Classify(args) => longview_server::client::classify(args).await,
         Command::Sentiment(args) => longview_server::client::sentiment(args).await,
+        Command::Ingest(args) => longview_server::rag_client::ingest(args).await,
+        Command::Search(args) => longview_server::rag_client::search(args).await,
+        Command::Ask(args) => longview_server::rag_client::ask(args).await,
+        Command::Delete(args) => longview_server::rag_client::delete(args).await,
         Command::Models(args) => longview_server::models::run(args),
         Command::Train(args) => match args.command {
             TrainCommand::Classifier(args) => longview_tools::train::train_classifier(args).await,
@@ -59,6 +63,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Eval(args) => match args.command {
             EvalCommand::Classify(args) => longview_tools::eval_classify::eval_classify(args).await,
             EvalCommand::Sentiment(args) => longview_tools::sentiment::eval_command(args).await,
+            EvalCommand::Rag(args) => longview_tools::eval_rag::eval_rag(args).await,
         },
         Command::Bench(args) => longview_tools::bench::run(args).await,
         Command::Tls(args) => match args.command {

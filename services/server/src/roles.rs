@@ -14,6 +14,7 @@ pub struct Prepared {
     pub sentiment: Arc<OnceLock<SentimentModel>>,
     /// Notified once `sentiment` is set (the monitor waits for it).
     pub sentiment_ready: Arc<tokio::sync::Notify>,
+    pub rag: Arc<OnceLock<longview_rag::RagBackend>>,
 }
 
 /// Waits for the encoder, then prepares each role in turn, marking services ready in
@@ -28,6 +29,13 @@ pub async fn prepare(
         .await
         .context("the encoder failed to load")?;
     ready(&health, &[names::EMBED, names::CLASSIFY, names::WORKER]).await;
+    if config.serves_rag() {
+        let backend = crate::rag::open_backend(&config, &worker)
+            .await
+            .context("opening the rag stores")?;
+        let _ = prepared.rag.set(backend);
+        ready(&health, &[names::RAG]).await;
+    }
     if config.serves_sentiment() || config.serves_monitor() {
         let model = sentiment_model(&config, &worker)
             .await

@@ -228,6 +228,9 @@ fn served_names(config: &ServeConfig) -> Vec<&'static str> {
     if config.serves_monitor() {
         served.push(names::MONITOR);
     }
+    if config.serves_rag() {
+        served.push(names::RAG);
+    }
     served
 }
 
@@ -280,6 +283,9 @@ fn routes(
         .into_server()
         .max_decoding_message_size(max_message)
     });
+    let rag = config
+        .serves_rag()
+        .then(|| crate::rag::server(config, worker, &prepared.rag, security));
     let mut server = Server::builder();
     if let Some(tls) = &security.tls {
         server = server.tls_config(tls.clone())?;
@@ -292,7 +298,8 @@ fn routes(
         .add_service(embed)
         .add_optional_service(classify)
         .add_optional_service(worker_api)
-        .add_optional_service(sentiment))
+        .add_optional_service(sentiment)
+        .add_optional_service(rag))
 }
 
 /// Resolves when the server should drain: on the trigger, SIGTERM or Ctrl-C. Health

@@ -9,6 +9,7 @@
 
 use crate::auth::AuthConfig;
 use crate::config::{ConfigError, ServeConfig, Target};
+use crate::generator::{GeneratorArgs, GeneratorKind};
 use crate::tls::TlsConfig;
 use clap::Args;
 use figment::Figment;
@@ -42,6 +43,10 @@ pub struct Settings {
     pub classify: ClassifySettings,
     #[command(flatten)]
     pub sentiment: SentimentSettings,
+    #[command(flatten)]
+    pub rag: RagSection,
+    #[command(flatten)]
+    pub generator: GeneratorSection,
     #[command(flatten)]
     pub monitor: MonitorSection,
     #[command(flatten)]
@@ -136,6 +141,141 @@ pub struct WorkerSettings {
     pub max_batch_wait_ms: Option<u64>,
 }
 
+/// `[rag]`: where chunks are stored, how documents are cut, request limits.
+#[derive(Clone, Debug, Default, Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RagSection {
+    /// Directory of the embedded document store and BM25 index [default: <models root>/rag].
+    #[arg(id = "rag_dir", long = "rag-dir", env = "LONGVIEW_RAG_DIR")]
+    pub dir: Option<PathBuf>,
+    /// Keep vectors in a Qdrant server instead: its gRPC URL (port 6334, not REST's 6333).
+    #[arg(id = "rag_qdrant_url", long, env = "LONGVIEW_QDRANT_URL")]
+    pub qdrant_url: Option<String>,
+    /// The Qdrant collection, created when missing [default: longview_chunks].
+    #[arg(id = "rag_qdrant_collection", long, env = "LONGVIEW_QDRANT_COLLECTION")]
+    pub qdrant_collection: Option<String>,
+    /// Tokens per chunk, special tokens included [default: 128].
+    #[arg(id = "rag_chunk_tokens", long, env = "LONGVIEW_CHUNK_TOKENS")]
+    pub chunk_tokens: Option<usize>,
+    /// Tokens shared by consecutive chunks [default: 24].
+    #[arg(id = "rag_chunk_overlap", long, env = "LONGVIEW_CHUNK_OVERLAP")]
+    pub chunk_overlap: Option<usize>,
+    /// Documents per Ingest request or IngestStream message [default: 1000].
+    #[arg(
+        id = "rag_max_documents",
+        long = "rag-max-documents",
+        env = "LONGVIEW_RAG_MAX_DOCUMENTS"
+    )]
+    pub max_documents: Option<usize>,
+    /// Bytes of document text per Ingest request or IngestStream message [default: 16 MiB].
+    #[arg(
+        id = "rag_max_request_bytes",
+        long = "rag-max-request-bytes",
+        env = "LONGVIEW_RAG_MAX_REQUEST_BYTES"
+    )]
+    pub max_request_bytes: Option<usize>,
+    /// Largest top_k a Search or Ask may ask for [default: 100].
+    #[arg(
+        id = "rag_max_top_k",
+        long = "rag-max-top-k",
+        env = "LONGVIEW_RAG_MAX_TOP_K"
+    )]
+    pub max_top_k: Option<usize>,
+}
+
+/// `[generator]`: what writes Ask's answers.
+#[derive(Clone, Default, Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GeneratorSection {
+    /// Where answers come from: local (a GGUF model here), openai (a server), or none
+    /// (extractive answers only) [default: local].
+    #[arg(
+        id = "generator_kind",
+        long = "generator",
+        env = "LONGVIEW_GENERATOR",
+        value_enum
+    )]
+    pub kind: Option<GeneratorKind>,
+    /// A llama-architecture GGUF chat model. Default: SmolLM2-135M-Instruct under
+    /// --models-root, downloaded on first start.
+    #[arg(
+        id = "generator_model",
+        long = "generator-model",
+        env = "LONGVIEW_GENERATOR_MODEL"
+    )]
+    pub model: Option<PathBuf>,
+    /// Answers that may wait for the local model; beyond that RESOURCE_EXHAUSTED [default: 8].
+    #[arg(
+        id = "generator_queue_capacity",
+        long = "generator-queue-capacity",
+        env = "LONGVIEW_GENERATOR_QUEUE_CAPACITY"
+    )]
+    pub queue_capacity: Option<usize>,
+    /// API root of the OpenAI-compatible server, e.g. http://vllm:8000/v1.
+    #[arg(
+        id = "generator_url",
+        long = "generator-url",
+        env = "LONGVIEW_GENERATOR_URL"
+    )]
+    pub url: Option<String>,
+    /// The model name the server serves.
+    #[arg(
+        id = "generator_model_name",
+        long = "generator-model-name",
+        env = "LONGVIEW_GENERATOR_MODEL_NAME"
+    )]
+    pub model_name: Option<String>,
+    /// Bearer token for the server; best set through the environment. Never logged.
+    #[arg(
+        id = "generator_api_key",
+        long = "generator-api-key",
+        env = "LONGVIEW_GENERATOR_API_KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+    /// Seconds one remote answer may take in all [default: 300].
+    #[arg(
+        id = "generator_timeout_seconds",
+        long = "generator-timeout-seconds",
+        env = "LONGVIEW_GENERATOR_TIMEOUT_SECONDS"
+    )]
+    pub timeout_seconds: Option<u64>,
+    /// Remote answers in flight at once; beyond that RESOURCE_EXHAUSTED [default: 16].
+    #[arg(
+        id = "generator_max_concurrent",
+        long = "generator-max-concurrent",
+        env = "LONGVIEW_GENERATOR_MAX_CONCURRENT"
+    )]
+    pub max_concurrent: Option<usize>,
+}
+
+impl std::fmt::Debug for GeneratorSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratorSection")
+            .field("kind", &self.kind)
+            .field("model", &self.model)
+            .field("url", &self.url)
+            .field("model_name", &self.model_name)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<hidden>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl GeneratorSection {
+    fn into_args(self) -> GeneratorArgs {
+        GeneratorArgs {
+            kind: self.kind.unwrap_or_default(),
+            generator_model: self.model,
+            generator_queue_capacity: self.queue_capacity.unwrap_or(8),
+            generator_url: self.url,
+            generator_model_name: self.model_name,
+            generator_api_key: self.api_key,
+            generator_timeout_seconds: self.timeout_seconds.unwrap_or(300),
+            generator_max_concurrent: self.max_concurrent.unwrap_or(16),
+        }
+    }
+}
+
 /// `[monitor]`: where documents come from; topics, batching and alert rules live in
 /// their own TOML file.
 #[derive(Clone, Debug, Default, Args, Serialize, Deserialize)]
@@ -144,14 +284,18 @@ pub struct MonitorSection {
     /// Monitor input: kafka, stdin, or file:PATH (JSONL). Default: kafka when
     /// --kafka-brokers is set, else stdin. With --target all the monitor runs only when
     /// this or --kafka-brokers is given.
-    #[arg(long, env = "LONGVIEW_MONITOR_SOURCE")]
+    #[arg(id = "monitor_source", long, env = "LONGVIEW_MONITOR_SOURCE")]
     #[serde(with = "as_text")]
     pub source: Option<longview_monitor::Source>,
     /// Kafka bootstrap servers for the monitor (host:port,...).
-    #[arg(long, env = "LONGVIEW_KAFKA_BROKERS")]
+    #[arg(id = "monitor_kafka_brokers", long, env = "LONGVIEW_KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
     /// TOML file with the monitor's topics, batching, topic labels and alert rules.
-    #[arg(long = "monitor-config", env = "LONGVIEW_MONITOR_CONFIG")]
+    #[arg(
+        id = "monitor_rules_file",
+        long = "monitor-config",
+        env = "LONGVIEW_MONITOR_CONFIG"
+    )]
     pub rules_file: Option<PathBuf>,
 }
 
@@ -319,6 +463,18 @@ impl Settings {
         if let Some(path) = &self.sentiment.watchlist {
             config.watchlist = std::sync::Arc::new(crate::config::read_watchlist(path)?);
         }
+
+        let r = self.rag;
+        let rag = &mut config.rag;
+        rag.dir = r.dir;
+        rag.qdrant_url = r.qdrant_url;
+        set(&mut rag.qdrant_collection, r.qdrant_collection);
+        set(&mut rag.chunking.chunk_tokens, r.chunk_tokens);
+        set(&mut rag.chunking.overlap_tokens, r.chunk_overlap);
+        set(&mut rag.limits.max_documents, r.max_documents);
+        set(&mut rag.limits.max_request_bytes, r.max_request_bytes);
+        set(&mut rag.limits.max_top_k, r.max_top_k);
+        config.generator = self.generator.into_args();
 
         let m = self.monitor;
         config.monitor =

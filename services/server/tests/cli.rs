@@ -109,11 +109,11 @@ fn trained_head_is_served_by_name() {
 #[test]
 fn invalid_configuration_exits_64() {
     let output = Command::new(BIN)
-        .args(["serve", "--target", "rag"])
+        .args(["serve", "--max-texts", "0"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--target"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--max-texts"));
 }
 
 /// Label → score from a JSON object or a list of {label, score}.

@@ -82,6 +82,17 @@ pub enum BenchCommand {
         #[arg(long, env = "LONGVIEW_BENCH_ROUNDS", default_value_t = 3)]
         rounds: usize,
     },
+    /// Retrieval latency (dense, BM25, hybrid) of the embedded store at 100,000 chunks.
+    Rag {
+        /// Chunks to store (synthetic vectors; texts from a fixed corpus).
+        #[arg(long, env = "LONGVIEW_BENCH_CHUNKS", default_value_t = 100_000)]
+        chunks: usize,
+        /// Queries timed per mode.
+        #[arg(long, env = "LONGVIEW_BENCH_QUERIES", default_value_t = 500)]
+        queries: usize,
+        #[arg(long, env = "LONGVIEW_TOP_K", default_value_t = 10)]
+        top_k: usize,
+    },
 }
 
 /// Varied English text that benchmark inputs are cut from.
@@ -131,6 +142,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             sentences,
             rounds,
         } => crate::bench_monitor::run(&model, documents, sentences, rounds).await,
+        BenchCommand::Rag {
+            chunks,
+            queries,
+            top_k,
+        } => crate::bench_rag::run(chunks, queries, top_k).await,
     }
 }
 

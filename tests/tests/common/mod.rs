@@ -26,6 +26,9 @@ pub fn config() -> ServeConfig {
     let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap());
     config.model_dir = Some(model_dir());
     config.drain_deadline = std::time::Duration::from_secs(5);
+    // Ask answers extractively unless a test starts the generator itself: loading the
+    // language model would slow every other server down.
+    config.generator.kind = longview_server::generator::GeneratorKind::None;
     config
 }
 

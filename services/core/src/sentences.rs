@@ -10,7 +10,7 @@ pub fn sentence_spans(text: &str) -> Vec<Range<usize>> {
         .filter_map(|(start, piece)| {
             let leading = piece.len() - piece.trim_start().len();
             let trimmed = piece.trim();
-            (!longview_core::text::is_blank(trimmed))
+            (!crate::text::is_blank(trimmed))
                 .then(|| start + leading..start + leading + trimmed.len())
         })
         .collect()
