@@ -18,6 +18,6 @@ pub mod train;
 pub use device::DeviceKind;
 pub use encoder::{Backend, Encoder, ModelInfo, Output, SequenceStates};
 pub use error::ModelError;
-pub use fast_bert::FastBert;
+pub use fast_bert::{FastBert, Precision, int8_accelerated};
 pub use model_dir::{ModelDir, Pooling};
 pub use tokenizer::{SpecialTokens, TextTokenizer};

@@ -7,6 +7,7 @@
 
 pub mod bench;
 mod bench_batching;
+mod bench_encoder;
 pub mod chart;
 pub mod eval_classify;
 pub mod features;
