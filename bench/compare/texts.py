@@ -58,7 +58,7 @@ def sentence(rng: random.Random) -> str:
 
 def throughput_texts(count: int, rng: random.Random) -> list[str]:
     # Each text has far more than 128 tokens of material; the ids are cut afterwards.
-    return [" ".join(sentence(rng) for _ in range(12)) for _ in range(count)]
+    return [" ".join(sentence(rng) for _ in range(20)) for _ in range(count)]
 
 
 def quality_texts(count: int, rng: random.Random) -> list[str]:
