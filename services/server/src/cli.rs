@@ -58,8 +58,9 @@ pub struct ServeArgs {
     /// Device for models: cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
     #[arg(long, env = "LONGVIEW_DEVICE", default_value = "cpu")]
     pub device: DeviceKind,
-    /// Encoder implementation on CPU: fast (packed, fused; the default) or exact (candle's
-    /// reference BERT). CUDA devices always use exact.
+    /// Encoder implementation on CPU: fast (packed, fused, f32; the default), int8 (the
+    /// same with int8 linear layers on AVX-512 VNNI; faster, slightly less exact) or exact
+    /// (candle's reference BERT). CUDA devices always use exact.
     #[arg(long, env = "LONGVIEW_ENCODER", default_value = "fast")]
     pub encoder: Backend,
     /// Jobs that may wait for the model; beyond that requests get RESOURCE_EXHAUSTED.
