@@ -3,7 +3,7 @@
 
 use crate::candle_bert::CandleBert;
 use crate::sequence_head::SequenceHead;
-use crate::{DeviceKind, FastBert, ModelDir, ModelError, Pooling, TextTokenizer};
+use crate::{DeviceKind, FastBert, ModelDir, ModelError, Pooling, Precision, TextTokenizer};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -11,7 +11,10 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
-    /// Longview's packed CPU encoder (no padding, fused kernels). CPU only.
+    /// Longview's packed CPU encoder with int8 linear layers (AVX-512 VNNI where the CPU
+    /// has it). CPU only.
+    Int8,
+    /// Longview's packed CPU encoder (no padding, fused kernels) in f32. CPU only.
     #[default]
     Fast,
     /// candle's `BertModel`: the reference path, and the one that runs on CUDA.
@@ -23,10 +26,11 @@ impl std::str::FromStr for Backend {
 
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
+            "int8" => Ok(Backend::Int8),
             "fast" => Ok(Backend::Fast),
             "exact" => Ok(Backend::Exact),
             other => Err(format!(
-                "unknown encoder backend {other:?} (expected fast or exact)"
+                "unknown encoder backend {other:?} (expected int8, fast or exact)"
             )),
         }
     }
@@ -35,6 +39,7 @@ impl std::str::FromStr for Backend {
 impl std::fmt::Display for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Backend::Int8 => "int8",
             Backend::Fast => "fast",
             Backend::Exact => "exact",
         })
@@ -104,7 +109,8 @@ impl Encoder {
             Backend::Exact
         };
         let runtime = match backend {
-            Backend::Fast => Runtime::Fast(FastBert::load(dir)?),
+            Backend::Int8 => Runtime::Fast(FastBert::load(dir, Precision::Int8)?),
+            Backend::Fast => Runtime::Fast(FastBert::load(dir, Precision::F32)?),
             Backend::Exact => Runtime::Exact(CandleBert::load(dir, device, tokenizer.pad_id())?),
         };
         let head = match &dir.classifier_labels {
@@ -119,7 +125,10 @@ impl Encoder {
             trained_seq_len: dir.trained_seq_len,
             special_tokens: tokenizer.special_tokens().count(),
             device: device.to_string(),
-            dtype: format!("{:?}", device.dtype()).to_lowercase(),
+            dtype: match backend {
+                Backend::Int8 => "int8".to_string(),
+                _ => format!("{:?}", device.dtype()).to_lowercase(),
+            },
             backend,
             labels: dir.classifier_labels.clone(),
         };

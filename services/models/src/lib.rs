@@ -28,7 +28,8 @@ pub use chat::{ChatMessage, ChatTemplate, Role};
 pub use device::DeviceKind;
 pub use encoder::{Backend, Encoder, ModelInfo, Output, SequenceStates};
 pub use error::ModelError;
-pub use fast_bert::FastBert;
+
+pub use fast_bert::{FastBert, Precision, int8_accelerated};
 pub use generate::{
     ChatPrompter, GenerateParams, GenerationStats, GeneratorInfo, Sampling, StopReason,
 };

@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use longview_classify::{ClassifyLimits, ClassifyService, HeadRegistry};
 use longview_models::{Backend, DeviceKind, Encoder, ModelDir};
 use longview_proto::v1::{self as pb, classify_server::Classify};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,6 +54,18 @@ pub enum BenchCommand {
         /// Measure one size in this process and print it as JSON (used by the parent run).
         #[arg(long, hide = true)]
         one: Option<usize>,
+    },
+    /// One encoder backend answering the side-by-side benchmark (bench/compare/run) over
+    /// stdin and stdout, one JSON command per line.
+    Encoder {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The benchmark's input file (sets of token ids, written by bench/compare).
+        #[arg(long)]
+        input: PathBuf,
+        /// Encoder backend: int8, fast or exact.
+        #[arg(long, default_value = "int8")]
+        encoder: Backend,
     },
     /// Concurrent one-sentence Embed calls over gRPC, dynamic batching on against off.
     Batching {
@@ -130,6 +143,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             sizes,
             one: None,
         } => classify_sizes(&model, &sizes),
+        BenchCommand::Encoder {
+            model,
+            input,
+            encoder,
+        } => crate::bench_encoder::serve(&model, &input, encoder),
         BenchCommand::Batching {
             model,
             clients,
@@ -159,43 +177,59 @@ fn embed(
     let dir = model.model_dir()?;
     let model =
         ModelDir::open(&dir).with_context(|| format!("model directory {}", dir.display()))?;
-    let fast = Encoder::load(&model, DeviceKind::Cpu, Backend::Fast)?;
-    let exact = Encoder::load(&model, DeviceKind::Cpu, Backend::Exact)?;
-    let info = fast.info().clone();
+    let backends = [Backend::Exact, Backend::Fast, Backend::Int8];
+    let encoders = backends
+        .iter()
+        .map(|&b| Encoder::load(&model, DeviceKind::Cpu, b))
+        .collect::<Result<Vec<_>, _>>()?;
+    let exact = &encoders[0];
+    let info = exact.info().clone();
     let content = tokens
         .checked_sub(info.special_tokens)
         .filter(|&n| n > 0)
         .context("--tokens leaves no content")?;
-    let corpus = fast.tokenizer().tokenize(&CORPUS.join(" "))?;
+    let corpus = exact.tokenizer().tokenize(&CORPUS.join(" "))?;
     let sequence: Vec<u32> = corpus.ids.iter().copied().cycle().take(content).collect();
     println!(
-        "encoder: {} ({}) on cpu f32, {tokens} tokens per sequence, {} threads",
+        "encoder: {} ({}) on cpu, {tokens} tokens per sequence, {} threads",
         info.name,
         info.version,
         rayon_threads()
     );
+    for encoder in &encoders[1..] {
+        println!(
+            "quality: worst cosine {} vs exact over {} texts: {:.7}",
+            encoder.info().backend,
+            CORPUS.len() * 2,
+            worst_cosine(encoder, exact)?
+        );
+    }
     println!(
-        "quality: worst cosine fast vs exact over {} texts: {:.7}",
-        CORPUS.len() * 2,
-        worst_cosine(&fast, &exact)?
-    );
-    println!(
-        "{:>6}  {:>14}  {:>14}  {:>8}",
-        "batch", "exact tok/s", "fast tok/s", "ratio"
+        "{:>6}  {:>12}  {:>12}  {:>12}  {:>7}  {:>7}",
+        "batch", "exact tok/s", "fast tok/s", "int8 tok/s", "fast/ex", "int8/ex"
     );
     for &batch in batch_sizes {
         let inputs: Vec<&[u32]> = vec![sequence.as_slice(); batch];
-        // Alternate the two in rounds (A B A B) so machine noise hits both alike.
-        let (mut exact_times, mut fast_times) = (Vec::new(), Vec::new());
+        // Alternate the backends in rounds (A B C A B C) so machine noise hits all alike.
+        let mut times = vec![Vec::new(); encoders.len()];
         let started = Instant::now();
-        while started.elapsed() < budget * 2 || fast_times.len() < 3 {
-            exact_times.push(time(&exact, &inputs)?);
-            fast_times.push(time(&fast, &inputs)?);
+        while started.elapsed() < budget * 3 || times[0].len() < 3 {
+            for (encoder, times) in encoders.iter().zip(&mut times) {
+                times.push(time(encoder, &inputs)?);
+            }
         }
-        let rate =
-            |times: &[f64]| (batch * tokens * times.len()) as f64 / times.iter().sum::<f64>();
-        let (e, f) = (rate(&exact_times), rate(&fast_times));
-        println!("{batch:>6}  {e:>14.0}  {f:>14.0}  {:>7.2}x", f / e);
+        let rates: Vec<f64> = times
+            .iter()
+            .map(|t| (batch * tokens * t.len()) as f64 / t.iter().sum::<f64>())
+            .collect();
+        println!(
+            "{batch:>6}  {:>12.0}  {:>12.0}  {:>12.0}  {:>6.2}x  {:>6.2}x",
+            rates[0],
+            rates[1],
+            rates[2],
+            rates[1] / rates[0],
+            rates[2] / rates[0]
+        );
     }
     Ok(())
 }
@@ -210,7 +244,7 @@ fn rayon_threads() -> usize {
     rayon::current_num_threads()
 }
 
-/// The lowest cosine between the two backends' vectors for the corpus sentences, alone
+/// The lowest cosine between two backends' vectors for the corpus sentences, alone
 /// and joined, in one mixed-length batch.
 fn worst_cosine(fast: &Encoder, exact: &Encoder) -> anyhow::Result<f64> {
     let tokenizer = fast.tokenizer();

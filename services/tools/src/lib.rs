@@ -7,6 +7,7 @@
 
 pub mod bench;
 mod bench_batching;
+mod bench_encoder;
 pub mod bench_generate;
 mod bench_monitor;
 mod bench_rag;

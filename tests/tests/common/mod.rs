@@ -29,6 +29,8 @@ pub fn config() -> ServeConfig {
     // Ask answers extractively unless a test starts the generator itself: loading the
     // language model would slow every other server down.
     config.generator.kind = longview_server::generator::GeneratorKind::None;
+    // Each server its own Rag store: tests run in parallel, and the index takes a lock.
+    config.rag.dir = Some(tempfile::tempdir().expect("temporary directory").keep());
     config
 }
 

@@ -1,6 +1,6 @@
-//! The arithmetic of the fast encoder: matrix multiplies (through the `gemm` crate,
-//! which picks AVX-512 or AVX2 kernels at run time), fused bias/residual/layer-norm,
-//! GELU, and per-sequence attention. Rows are split across threads with rayon.
+//! The f32 arithmetic of the fast encoder: matrix multiplies (through the `gemm` crate,
+//! which picks AVX-512 or AVX2 kernels at run time), fused bias/residual/layer-norm and
+//! GELU. Rows are split across threads with rayon.
 
 use gemm::Parallelism;
 use multiversion::multiversion;
@@ -63,60 +63,6 @@ pub fn matmul_transposed(
     }
 }
 
-/// A strided view of a matrix: element (row, col) at `offset + row * row_stride + col`.
-#[derive(Clone, Copy)]
-struct Strided<'a> {
-    data: &'a [f32],
-    offset: usize,
-    row_stride: usize,
-    col_stride: usize,
-}
-
-impl Strided<'_> {
-    fn last_index(&self, rows: usize, cols: usize) -> usize {
-        self.offset + (rows - 1) * self.row_stride + (cols - 1) * self.col_stride
-    }
-}
-
-/// `out[m × n] = a[m × k] · b[k × n]` on one thread, for the small per-head products of
-/// attention, reading `a` and `b` in place through their strides.
-fn small_matmul(a: Strided<'_>, b: Strided<'_>, m: usize, k: usize, n: usize, out: &mut [f32]) {
-    assert!(
-        m > 0 && k > 0 && n > 0 && out.len() >= m * n,
-        "small matmul shapes"
-    );
-    assert!(
-        a.last_index(m, k) < a.data.len() && b.last_index(k, n) < b.data.len(),
-        "small matmul bounds"
-    );
-    #[allow(unsafe_code)]
-    // SAFETY: the asserts above bound the largest index each strided operand reaches, and
-    // `out` (m × n, row stride n) is an exclusive borrow.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.data.as_ptr().add(a.offset),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr().add(b.offset),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
-    }
-}
-
 /// Adds `bias` to every row of `x` [rows × bias.len()].
 pub fn add_bias(x: &mut [f32], bias: &[f32]) {
     let width = bias.len();
@@ -136,34 +82,24 @@ pub fn bias_residual_norm(
     let width = bias.len();
     x.par_chunks_mut(width * ROWS_PER_TASK)
         .zip(residual.par_chunks(width * ROWS_PER_TASK))
-        .for_each(|(chunk, res)| {
-            for (row, res) in chunk.chunks_exact_mut(width).zip(res.chunks_exact(width)) {
-                for ((v, b), r) in row.iter_mut().zip(bias).zip(res) {
-                    *v += b + r;
-                }
-                normalise_row(row, gamma, beta, eps);
-            }
-        });
+        .for_each(|(chunk, res)| bias_residual_norm_rows(chunk, bias, res, gamma, beta, eps));
 }
 
 /// Layer norm of every row of `x` in place.
 pub fn layer_norm(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     let width = gamma.len();
-    x.par_chunks_mut(width * ROWS_PER_TASK).for_each(|chunk| {
-        chunk
-            .chunks_exact_mut(width)
-            .for_each(|row| normalise_row(row, gamma, beta, eps));
-    });
+    x.par_chunks_mut(width * ROWS_PER_TASK)
+        .for_each(|chunk| norm_rows(chunk, gamma, beta, eps));
 }
 
 #[inline(always)]
 fn normalise_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let variance = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = sum_map(row, |v| v) / n;
+    let variance = sum_map(row, |v| (v - mean) * (v - mean)) / n;
     let scale = 1.0 / (variance + eps).sqrt();
     for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
-        *v = (*v - mean) * scale * g + b;
+        *v = ((*v - mean) * scale).mul_add(*g, *b);
     }
 }
 
@@ -174,24 +110,36 @@ pub fn bias_gelu(x: &mut [f32], bias: &[f32]) {
         .for_each(|chunk| gelu_rows(chunk, bias));
 }
 
-/// erf with absolute error below 1.2e-7 (a rational approximation after Abramowitz and
-/// Stegun 7.1.26, refined), branch-free so it vectorises.
+/// The exact (erf) GELU that BERT uses, written as `x/2 · erfc(−x/√2)` so that it keeps
+/// its relative precision for negative inputs too.
+#[inline(always)]
+pub fn gelu(x: f32) -> f32 {
+    0.5 * x * erfc(-x * std::f32::consts::FRAC_1_SQRT_2)
+}
+
+/// erfc with fractional error below 1.2e-7 for x ≥ 0 (Numerical Recipes' Chebyshev fit),
+/// and 2 − erfc(−x) below, branch-free so it vectorises. Polynomials use `mul_add`: Rust
+/// never fuses a·b + c by itself, and fused they take half the instructions.
 #[inline(always)]
 #[allow(clippy::excessive_precision)] // published coefficients, kept as printed
-pub fn erf(x: f32) -> f32 {
+pub fn erfc(x: f32) -> f32 {
     let a = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * a);
-    // Numerical Recipes' erfc approximation (fractional error < 1.2e-7).
-    let poly = -a * a - 1.265_512_2
-        + t * (1.000_023_7
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    let erfc = t * exp(poly);
-    (1.0 - erfc).copysign(x)
+    let t = 1.0 / 0.5f32.mul_add(a, 1.0);
+    let poly = [
+        -0.822_152_23,
+        1.488_515_87,
+        -1.135_203_98,
+        0.278_868_07,
+        -0.186_288_06,
+        0.096_784_18,
+        0.374_091_96,
+        1.000_023_7,
+        -1.265_512_2,
+    ]
+    .iter()
+    .fold(0.170_872_77f32, |p, &c| p.mul_add(t, c));
+    let tail = t * exp((-a).mul_add(a, poly));
+    if x >= 0.0 { tail } else { 2.0 - tail }
 }
 
 /// e^x with relative error below 2e-7 for the range softmax and erf use, written without
@@ -199,110 +147,66 @@ pub fn erf(x: f32) -> f32 {
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let n = x.mul_add(std::f32::consts::LOG2_E, 0.5).floor();
     // x − n·ln 2 in two parts, so the reduced argument keeps its precision.
-    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (0.166_666_67
-                    + r * (0.041_666_52
-                        + r * (0.008_333_45 + r * (0.001_394_4 + r * 0.000_198_4))))));
-    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    let r = n.mul_add(-1.428_606_8e-6, n.mul_add(-0.693_145_75, x));
+    let p = [
+        0.001_394_4,
+        0.008_333_45,
+        0.041_666_52,
+        0.166_666_67,
+        0.5,
+        1.0,
+        1.0,
+    ]
+    .iter()
+    .fold(0.000_198_4f32, |p, &c| p.mul_add(r, c));
+    // 2^n built in the exponent bits: adding 2^23 puts the integer n + 127 (1..=254) in
+    // the low mantissa bits and the shift moves it into the exponent. Unlike `as i32`,
+    // whose saturation is scalar code, this stays in vector registers.
+    let biased = (n + (127.0 + 8_388_608.0)).to_bits();
+    p * f32::from_bits(biased << 23)
 }
 
-/// Self-attention over packed sequences. `qkv` holds, per token, its query, key and value
-/// ([tokens × 3·hidden]); `context` receives per token the attention output
-/// ([tokens × hidden]). Sequences attend only to themselves, so no padding or mask exists.
-/// Each (sequence, head) pair is one task: two small matrix multiplies around a softmax.
-pub fn attention(qkv: &[f32], context: &mut [f32], lengths: &[usize], hidden: usize, heads: usize) {
-    let head_dim = hidden / heads;
-    let mut starts = Vec::with_capacity(lengths.len());
-    let mut at = 0;
-    for &len in lengths {
-        starts.push(at);
-        at += len;
-    }
-    let tasks: Vec<(usize, usize)> = (0..lengths.len())
-        .flat_map(|s| (0..heads).map(move |h| (s, h)))
-        .collect();
-    let outputs: Vec<Vec<f32>> = tasks
-        .par_iter()
-        .map(|&(s, head)| {
-            head_attention(
-                qkv,
-                starts[s],
-                lengths[s],
-                hidden,
-                head * head_dim,
-                head_dim,
-            )
-        })
-        .collect();
-    for (&(s, head), out) in tasks.iter().zip(outputs) {
-        let offset = head * head_dim;
-        for (i, row) in out.chunks_exact(head_dim).enumerate() {
-            let at = (starts[s] + i) * hidden + offset;
-            context[at..at + head_dim].copy_from_slice(row);
+/// Lanes of the reductions below: f32 sums are not reassociated by the compiler, so they
+/// only vectorise when written as this many independent partial sums.
+const LANES: usize = 16;
+
+/// `Σ f(x)`, vectorisable.
+#[inline(always)]
+pub fn sum_map(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for chunk in chunks {
+        for (l, &v) in lanes.iter_mut().zip(chunk) {
+            *l += f(v);
         }
     }
+    lanes.iter().sum::<f32>() + tail
 }
 
-/// One head of one sequence: softmax(q·kᵀ/√d)·v, as a [len × head_dim] block.
-fn head_attention(
-    qkv: &[f32],
-    start: usize,
-    len: usize,
-    hidden: usize,
-    offset: usize,
-    head_dim: usize,
-) -> Vec<f32> {
-    let stride = 3 * hidden;
-    let base = start * stride + offset;
-    let q = Strided {
-        data: qkv,
-        offset: base,
-        row_stride: stride,
-        col_stride: 1,
-    };
-    // kᵀ: element (c, j) is k[j][c].
-    let k_t = Strided {
-        data: qkv,
-        offset: base + hidden,
-        row_stride: 1,
-        col_stride: stride,
-    };
-    let v = Strided {
-        data: qkv,
-        offset: base + 2 * hidden,
-        row_stride: stride,
-        col_stride: 1,
-    };
-    let mut scores = vec![0.0f32; len * len];
-    small_matmul(q, k_t, len, head_dim, len, &mut scores);
-    let scale = 1.0 / (head_dim as f32).sqrt();
-    softmax_rows(&mut scores, len, scale);
-    let mut out = vec![0.0f32; len * head_dim];
-    let p = Strided {
-        data: &scores,
-        offset: 0,
-        row_stride: len,
-        col_stride: 1,
-    };
-    small_matmul(p, v, len, len, head_dim, &mut out);
-    out
+/// `max f(x)` (at least `floor`), vectorisable.
+#[inline(always)]
+pub fn max_map(x: &[f32], floor: f32, f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [floor; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(floor, |m, &v| if f(v) > m { f(v) } else { m });
+    for chunk in chunks {
+        for (l, &v) in lanes.iter_mut().zip(chunk) {
+            let v = f(v);
+            *l = if v > *l { v } else { *l };
+        }
+    }
+    lanes.iter().fold(tail, |m, &v| if v > m { v } else { m })
 }
 
 /// Row loops below are compiled for AVX-512, AVX2+FMA and plain x86-64 and picked at run
 /// time, so they vectorise without building for one machine. Their helpers are
 /// `inline(always)` so they are compiled inside each version.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
-fn softmax_rows(scores: &mut [f32], len: usize, scale: f32) {
-    scores
-        .chunks_exact_mut(len)
-        .for_each(|row| softmax_row(row, scale));
-}
-
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
 fn bias_rows(chunk: &mut [f32], bias: &[f32]) {
     for row in chunk.chunks_exact_mut(bias.len()) {
@@ -331,6 +235,17 @@ fn bias_residual_norm_rows(
     }
 }
 
+/// `x = layer_norm(x + residual)` row by row on this thread, for callers that already
+/// split the rows and added the bias.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
+pub fn residual_norm_rows(x: &mut [f32], residual: &[f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let width = gamma.len();
+    for (row, res) in x.chunks_exact_mut(width).zip(residual.chunks_exact(width)) {
+        row.iter_mut().zip(res).for_each(|(v, r)| *v += r);
+        normalise_row(row, gamma, beta, eps);
+    }
+}
+
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
 fn norm_rows(chunk: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     chunk
@@ -342,27 +257,35 @@ fn norm_rows(chunk: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
 fn gelu_rows(chunk: &mut [f32], bias: &[f32]) {
     for row in chunk.chunks_exact_mut(bias.len()) {
         for (v, b) in row.iter_mut().zip(bias) {
-            let y = *v + b;
-            *v = 0.5 * y * (1.0 + erf(y * std::f32::consts::FRAC_1_SQRT_2));
+            *v = gelu(*v + b);
         }
     }
-}
-
-#[inline(always)]
-fn softmax_row(row: &mut [f32], scale: f32) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for s in row.iter_mut() {
-        *s = exp((*s - max) * scale);
-        sum += *s;
-    }
-    let inv = 1.0 / sum;
-    row.iter_mut().for_each(|s| *s *= inv);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn erf(x: f32) -> f32 {
+        1.0 - erfc(x)
+    }
+
+    #[test]
+    fn gelu_keeps_its_precision_for_negative_inputs() {
+        // gelu(x) = x·Φ(x); reference values from the exact erf in f64.
+        for (x, want) in [
+            (-1.0f32, -0.158_655_25f32),
+            (-3.0, -0.004_049_694),
+            (-5.0, -1.433_258e-6),
+            (2.0, 1.954_499_7),
+        ] {
+            let got = gelu(x);
+            assert!(
+                ((got - want) / want).abs() < 1e-5,
+                "gelu({x}) = {got}, want {want}"
+            );
+        }
+    }
 
     #[test]
     fn erf_matches_reference_values() {
@@ -406,14 +329,5 @@ mod tests {
                 assert!((out[t * n + j] - want).abs() < 1e-5);
             }
         }
-    }
-
-    #[test]
-    fn attention_is_a_convex_combination_of_values() {
-        // One sequence of 2 tokens, hidden 2, one head: identical keys → equal weights.
-        let qkv = vec![1.0, 0.0, 1.0, 1.0, 2.0, 4.0, 0.0, 1.0, 1.0, 1.0, 6.0, 8.0];
-        let mut context = vec![0.0; 4];
-        attention(&qkv, &mut context, &[2], 2, 1);
-        assert_eq!(context, vec![4.0, 6.0, 4.0, 6.0]);
     }
 }

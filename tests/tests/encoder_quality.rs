@@ -1,0 +1,146 @@
+//! The quality gate of the fast encoders, on the real model, against candle's exact BERT
+//! (which matches PyTorch to cosine 0.9999999, see embed.rs). The f32 fast path, the
+//! default, must stay at cosine ≥ 0.9999 on every text. The int8 path does not pass the
+//! 0.99 gate on these texts (worst 0.9858, on short word-salad texts; 0.9914 on the
+//! benchmark's 1,000 texts), which is why it is opt-in; its test holds it to what it
+//! reaches today so that it cannot get worse unnoticed. bench/compare runs the gate on
+//! 1,000 texts against PyTorch itself.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{cosine, model_dir};
+use longview_models::{Backend, DeviceKind, Encoder, ModelDir, Output};
+
+const WORDS: &[&str] = &[
+    "the",
+    "central",
+    "bank",
+    "kept",
+    "rates",
+    "unchanged",
+    "while",
+    "inflation",
+    "eased",
+    "striker",
+    "scored",
+    "twice",
+    "in",
+    "extra",
+    "time",
+    "flooding",
+    "closed",
+    "schools",
+    "near",
+    "river",
+    "résumé",
+    "Zürich",
+    "東京",
+    "市場",
+    "🎉",
+    "3.7%",
+    "€1,250",
+    "Q3",
+    "revenue",
+    "fell",
+    "sharply",
+    "after",
+    "earnings",
+    "missed",
+    "forecasts",
+    "(b)",
+    "—",
+    "lawmakers",
+    "debated",
+    "reporting",
+    "rules",
+    "battery",
+    "chemistry",
+    "cycles",
+    "a",
+];
+
+/// 100 texts from one word to past the 256-token limit, the same on every run.
+fn texts() -> Vec<String> {
+    let mut state = 0x2545_f491_u64;
+    let mut next = move |bound: usize| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) as usize) % bound
+    };
+    (0..100)
+        .map(|i| {
+            let words = [1, 3, 12, 40, 90, 300][i % 6] + next(8);
+            let mut text: Vec<&str> = (0..words).map(|_| WORDS[next(WORDS.len())]).collect();
+            text.push(".");
+            text.join(" ")
+        })
+        .collect()
+}
+
+fn encode(encoder: &Encoder, texts: &[String], output: Output) -> Vec<Vec<f32>> {
+    let tokenizer = encoder.tokenizer();
+    let ids: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|t| {
+            let mut ids = tokenizer.tokenize(t).unwrap().ids;
+            ids.truncate(254);
+            ids
+        })
+        .collect();
+    let views: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+    views
+        .chunks(16)
+        .flat_map(|batch| encoder.encode_as(batch, output).unwrap())
+        .collect()
+}
+
+fn worst(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| cosine(x, y))
+        .fold(1.0, f64::min)
+}
+
+#[test]
+fn fast_encoders_stay_near_the_exact_one() {
+    let dir = ModelDir::open(&model_dir()).unwrap();
+    let texts = texts();
+    let load = |backend| Encoder::load(&dir, DeviceKind::Cpu, backend).unwrap();
+    let exact = load(Backend::Exact);
+    let reference = encode(&exact, &texts, Output::Embedding);
+    let reference_first = encode(&exact, &texts, Output::FirstState);
+    // TODO(int8-quality): reach 0.99 (per-channel smoothing of activation outliers, or the
+    // feed-forward output projection in f32), then make int8 the default on VNNI CPUs.
+    for (backend, gate) in [(Backend::Fast, 0.9999), (Backend::Int8, 0.985)] {
+        let encoder = load(backend);
+        let embeddings = worst(&encode(&encoder, &texts, Output::Embedding), &reference);
+        let first = worst(
+            &encode(&encoder, &texts, Output::FirstState),
+            &reference_first,
+        );
+        eprintln!("{backend}: worst cosine {embeddings:.6} (embeddings), {first:.6} (first token)");
+        assert!(
+            embeddings >= gate,
+            "{backend} embeddings: worst cosine {embeddings}"
+        );
+        assert!(
+            first >= gate,
+            "{backend} first-token states: worst cosine {first}"
+        );
+    }
+}
+
+#[test]
+fn int8_vectors_do_not_depend_on_the_batch() {
+    let dir = ModelDir::open(&model_dir()).unwrap();
+    let encoder = Encoder::load(&dir, DeviceKind::Cpu, Backend::Int8).unwrap();
+    let texts = &texts()[..20];
+    let batched = encode(&encoder, texts, Output::Embedding);
+    for (text, together) in texts.iter().zip(&batched) {
+        let alone = encode(&encoder, std::slice::from_ref(text), Output::Embedding);
+        assert!(cosine(&alone[0], together) >= 0.999_999, "{text:?}");
+    }
+}
