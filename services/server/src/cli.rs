@@ -30,6 +30,8 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// Sentiment of texts (documents, sentences, entities) with a running server.
     Sentiment(SentimentArgs),
+    /// Rank candidate items for a user, and manage stored items and profiles.
+    Recommend(crate::recommend_client::RecommendArgs),
     /// Fetch and inspect models.
     Models(ModelsArgs),
     /// Train heads on frozen encoder features.
@@ -97,6 +99,8 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "LONGVIEW_DRAIN_SECONDS", default_value_t = 30)]
     pub drain_seconds: u64,
+    #[command(flatten)]
+    pub recommend: crate::recommend::RecommendServeArgs,
 }
 
 impl ServeArgs {
@@ -105,8 +109,10 @@ impl ServeArgs {
         config.target = self.target;
         config.model_dir = self.model_dir;
         if let Some(root) = self.models_root {
+            config.recommend = crate::recommend::RecommendConfig::new(&root);
             config.models_root = root;
         }
+        config.recommend.apply(self.recommend)?;
         config.device = self.device;
         config.backend = self.encoder;
         config.queue_capacity = self.queue_capacity;

@@ -9,11 +9,11 @@ use std::path::Path;
 use tonic::transport::Channel;
 
 /// Our own clients accept what our server accepts.
-const MAX_MESSAGE_BYTES: usize = 64 << 20;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 64 << 20;
 /// Piece size for the streaming classify RPC.
 const STREAM_PIECE_BYTES: usize = 1 << 20;
 
-async fn connect(args: &ClientArgs) -> anyhow::Result<Channel> {
+pub(crate) async fn connect(args: &ClientArgs) -> anyhow::Result<Channel> {
     let endpoint = tonic::transport::Endpoint::from_shared(args.server.clone())
         .with_context(|| format!("invalid server address {:?}", args.server))?;
     endpoint
@@ -22,7 +22,7 @@ async fn connect(args: &ClientArgs) -> anyhow::Result<Channel> {
         .with_context(|| format!("cannot reach the server at {}", args.server))
 }
 
-fn read_input(file: &Path) -> anyhow::Result<String> {
+pub(crate) fn read_input(file: &Path) -> anyhow::Result<String> {
     if file == Path::new("-") {
         let mut text = String::new();
         std::io::stdin()
@@ -33,7 +33,7 @@ fn read_input(file: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
 }
 
-fn status_error(status: tonic::Status) -> anyhow::Error {
+pub(crate) fn status_error(status: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{:?}: {}", status.code(), status.message())
 }
 
@@ -266,7 +266,7 @@ fn print_classify(text: &str, r: &pb::ClassifyResponse) {
     );
 }
 
-fn preview(text: &str, chars: usize) -> String {
+pub(crate) fn preview(text: &str, chars: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match flat.char_indices().nth(chars) {
         Some((at, _)) => format!("{}…", &flat[..at]),
@@ -274,7 +274,7 @@ fn preview(text: &str, chars: usize) -> String {
     }
 }
 
-fn model_line(model: Option<&pb::ModelInfo>) -> String {
+pub(crate) fn model_line(model: Option<&pb::ModelInfo>) -> String {
     let Some(m) = model else { return String::new() };
     match m.head.as_str() {
         "" => format!("{} ({})", m.name, m.version),
@@ -285,7 +285,7 @@ fn model_line(model: Option<&pb::ModelInfo>) -> String {
     }
 }
 
-fn model_json(model: Option<&pb::ModelInfo>) -> serde_json::Value {
+pub(crate) fn model_json(model: Option<&pb::ModelInfo>) -> serde_json::Value {
     let m = model.cloned().unwrap_or_default();
     let mut json = json!({"name": m.name, "version": m.version});
     if !m.head.is_empty() {
@@ -295,7 +295,7 @@ fn model_json(model: Option<&pb::ModelInfo>) -> serde_json::Value {
     json
 }
 
-fn usage_json(usage: Option<&pb::Usage>) -> serde_json::Value {
+pub(crate) fn usage_json(usage: Option<&pb::Usage>) -> serde_json::Value {
     let u = usage.copied().unwrap_or_default();
     json!({"tokens_total": u.tokens_total, "tokens_seen": u.tokens_seen, "tokens_dropped": u.tokens_dropped, "truncated": u.truncated})
 }

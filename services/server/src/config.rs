@@ -1,5 +1,6 @@
 //! The typed, validated configuration of `longview serve`.
 
+use crate::recommend::RecommendConfig;
 use clap::ValueEnum;
 use longview_classify::ClassifyLimits;
 use longview_embed::EmbedLimits;
@@ -32,7 +33,7 @@ pub enum Target {
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error(
-        "--target {0:?} is not available in this release yet; available: all, classify, sentiment, worker"
+        "--target {0:?} is not available in this release yet; available: all, classify, sentiment, recommend, worker"
     )]
     TargetUnavailable(Target),
     #[error("{flag}: {problem}")]
@@ -69,16 +70,19 @@ pub struct ServeConfig {
     /// Companies entity sentiment looks for (cashtags are always found).
     #[serde(serialize_with = "watchlist_size")]
     pub watchlist: Arc<Watchlist>,
+    pub recommend: RecommendConfig,
 }
 
 impl ServeConfig {
     /// Defaults for a server on `listen` with the default model.
     pub fn new(listen: SocketAddr) -> Self {
+        let models_root = longview_models::pull::default_models_root();
         Self {
+            recommend: RecommendConfig::new(&models_root),
             target: Target::All,
             listen,
             model_dir: None,
-            models_root: longview_models::pull::default_models_root(),
+            models_root,
             device: DeviceKind::Cpu,
             backend: Backend::Fast,
             queue_capacity: 256,
@@ -97,7 +101,7 @@ impl ServeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !matches!(
             self.target,
-            Target::All | Target::Classify | Target::Sentiment | Target::Worker
+            Target::All | Target::Classify | Target::Sentiment | Target::Recommend | Target::Worker
         ) {
             return Err(ConfigError::TargetUnavailable(self.target));
         }
@@ -131,6 +135,10 @@ impl ServeConfig {
 
     pub fn serves_sentiment(&self) -> bool {
         matches!(self.target, Target::All | Target::Sentiment)
+    }
+
+    pub fn serves_recommend(&self) -> bool {
+        matches!(self.target, Target::All | Target::Recommend)
     }
 
     pub fn serves_worker_api(&self) -> bool {

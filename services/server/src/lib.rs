@@ -6,6 +6,8 @@ pub mod client;
 pub mod config;
 mod health;
 pub mod models;
+pub mod recommend;
+pub mod recommend_client;
 mod roles;
 pub mod serve;
 pub mod telemetry;

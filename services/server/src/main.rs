@@ -34,6 +34,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Embed(args) => longview_server::client::embed(args).await,
         Command::Classify(args) => longview_server::client::classify(args).await,
         Command::Sentiment(args) => longview_server::client::sentiment(args).await,
+        Command::Recommend(args) => longview_server::recommend_client::run(args).await,
         Command::Models(args) => longview_server::models::run(args),
         Command::Train(args) => match args.command {
             TrainCommand::Classifier(args) => longview_tools::train::train_classifier(args).await,

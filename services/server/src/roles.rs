@@ -25,7 +25,16 @@ pub async fn prepare(
     wait_for(&worker)
         .await
         .context("the encoder failed to load")?;
-    ready(&health, &[names::EMBED, names::CLASSIFY, names::WORKER]).await;
+    ready(
+        &health,
+        &[
+            names::EMBED,
+            names::CLASSIFY,
+            names::WORKER,
+            names::RECOMMEND,
+        ],
+    )
+    .await;
     if config.serves_sentiment() {
         let model = sentiment_model(&config, &worker)
             .await

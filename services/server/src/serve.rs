@@ -127,6 +127,9 @@ fn served_names(config: &ServeConfig) -> Vec<&'static str> {
     if config.serves_sentiment() {
         served.push(names::SENTIMENT);
     }
+    if config.serves_recommend() {
+        served.push(names::RECOMMEND);
+    }
     served
 }
 
@@ -170,6 +173,9 @@ fn routes(
         )
         .into_server()
     });
+    let recommend = config
+        .serves_recommend()
+        .then(|| config.recommend.service(worker.clone()).into_server());
     Ok(Server::builder()
         .add_service(health)
         .add_service(reflection.build_v1()?)
@@ -177,7 +183,8 @@ fn routes(
         .add_service(embed)
         .add_optional_service(classify)
         .add_optional_service(worker_api)
-        .add_optional_service(sentiment))
+        .add_optional_service(sentiment)
+        .add_optional_service(recommend))
 }
 
 /// Resolves when the server should drain: on the trigger, SIGTERM or Ctrl-C. Health

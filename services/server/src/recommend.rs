@@ -1,0 +1,180 @@
+//! The recommend role's wiring: its flags, its configuration, and the service built from
+//! them.
+
+use crate::config::ConfigError;
+use clap::Args;
+use longview_recommend::score::Weights;
+use longview_recommend::{RecommendLimits, RecommendService, RecommendSettings, ScoringDefaults};
+use longview_worker::Worker;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Flags of the recommend role.
+#[derive(Debug, Args)]
+pub struct RecommendServeArgs {
+    /// Where stored items, profiles and cached item vectors are kept (one server process
+    /// per directory). Default: `recommend` beside --models-root.
+    #[arg(long, env = "LONGVIEW_RECOMMEND_STORE_DIR")]
+    pub recommend_store_dir: Option<PathBuf>,
+    /// Megabytes of item vectors kept in memory in front of the store.
+    #[arg(long, env = "LONGVIEW_RECOMMEND_CACHE_MB", default_value_t = 256)]
+    pub recommend_cache_mb: u64,
+    /// Candidates per Score request.
+    #[arg(
+        long,
+        env = "LONGVIEW_RECOMMEND_MAX_CANDIDATES",
+        default_value_t = 10_000
+    )]
+    pub recommend_max_candidates: usize,
+    /// Default blend weights, e.g. "content=1,popularity=0.5,recency=0.2"; components not
+    /// named keep the built-in defaults (tuned on MovieLens).
+    #[arg(long, env = "LONGVIEW_RECOMMEND_WEIGHTS")]
+    pub recommend_weights: Option<String>,
+    /// Default half-life of a candidate's recency, in days.
+    #[arg(long, env = "LONGVIEW_RECOMMEND_RECENCY_HALF_LIFE_DAYS")]
+    pub recommend_recency_half_life_days: Option<f64>,
+    /// Default half-life of history items' weight by age, in days (default: no decay).
+    #[arg(long, env = "LONGVIEW_RECOMMEND_HISTORY_HALF_LIFE_DAYS")]
+    pub recommend_history_half_life_days: Option<f64>,
+}
+
+/// The recommend role's configuration, validated.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecommendConfig {
+    /// `None` keeps items, profiles and vectors in memory only.
+    pub store_dir: Option<PathBuf>,
+    pub cache_mb: u64,
+    #[serde(skip)]
+    pub limits: RecommendLimits,
+    #[serde(serialize_with = "defaults_json")]
+    pub defaults: ScoringDefaults,
+}
+
+impl RecommendConfig {
+    /// Defaults, with the store beside `models_root`.
+    pub fn new(models_root: &Path) -> Self {
+        Self {
+            store_dir: Some(default_store_dir(models_root)),
+            cache_mb: 256,
+            limits: RecommendLimits::default(),
+            defaults: ScoringDefaults::default(),
+        }
+    }
+
+    pub fn apply(&mut self, args: RecommendServeArgs) -> Result<(), ConfigError> {
+        if let Some(dir) = args.recommend_store_dir {
+            self.store_dir = Some(dir);
+        }
+        self.cache_mb = args.recommend_cache_mb;
+        self.limits.max_candidates = args.recommend_max_candidates;
+        if let Some(list) = &args.recommend_weights {
+            self.defaults.weights = parse_weights(list, &self.defaults.weights)?;
+        }
+        if let Some(days) = args.recommend_recency_half_life_days {
+            self.defaults.recency_half_life_days =
+                positive("--recommend-recency-half-life-days", days)?;
+        }
+        if let Some(days) = args.recommend_history_half_life_days {
+            let days = positive("--recommend-history-half-life-days", days)?;
+            self.defaults.history_half_life_days = Some(days);
+        }
+        if self.limits.max_candidates == 0 {
+            return Err(invalid(
+                "--recommend-max-candidates",
+                "must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn service(&self, worker: Worker) -> RecommendService {
+        let settings = RecommendSettings {
+            store_dir: self.store_dir.clone(),
+            cache_bytes: self.cache_mb << 20,
+            limits: self.limits,
+            defaults: self.defaults.clone(),
+        };
+        RecommendService::new(worker, settings)
+    }
+}
+
+/// Beside the models, as datasets are: `$LONGVIEW_HOME/recommend` or the user cache's.
+pub fn default_store_dir(models_root: &Path) -> PathBuf {
+    models_root
+        .parent()
+        .unwrap_or(models_root)
+        .join("recommend")
+}
+
+/// "content=1,popularity=0.5" over `base`; only the built-in components may be named.
+fn parse_weights(list: &str, base: &Weights) -> Result<Weights, ConfigError> {
+    let mut weights = base.clone();
+    for pair in list.split(',').filter(|p| !p.trim().is_empty()) {
+        let problem = || format!("{pair:?} is not name=number (content, popularity or recency)");
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| invalid("--recommend-weights", problem()))?;
+        let name = name.trim();
+        let value: f64 = value
+            .trim()
+            .parse()
+            .map_err(|_| invalid("--recommend-weights", problem()))?;
+        if !longview_recommend::score::COMPONENTS.contains(&name) || !value.is_finite() {
+            return Err(invalid("--recommend-weights", problem()));
+        }
+        weights.set(name, value);
+    }
+    Ok(weights)
+}
+
+fn positive(flag: &'static str, value: f64) -> Result<f64, ConfigError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(invalid(
+            flag,
+            format!("{value} must be a positive number of days"),
+        ))
+    }
+}
+
+fn invalid(flag: &'static str, problem: String) -> ConfigError {
+    ConfigError::Invalid { flag, problem }
+}
+
+fn defaults_json<S: serde::Serializer>(
+    defaults: &ScoringDefaults,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let weights: Vec<String> = defaults
+        .weights
+        .named()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    serializer.collect_str(&format_args!(
+        "weights {} · recency half-life {} days · history half-life {}",
+        weights.join(","),
+        defaults.recency_half_life_days,
+        defaults
+            .history_half_life_days
+            .map_or("none".to_string(), |d| format!("{d} days"))
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_flag_overrides_named_components_only() {
+        let weights =
+            parse_weights("popularity=2, recency=0", &Weights::new(1.0, 0.5, 0.2)).unwrap();
+        assert_eq!(weights, Weights::new(1.0, 2.0, 0.0));
+        for bad in ["popularity", "clicks=1", "content=NaN", "content=x"] {
+            let err = parse_weights(bad, &Weights::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--recommend-weights"), "{bad}: {err}");
+        }
+    }
+}
