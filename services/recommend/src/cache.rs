@@ -23,6 +23,9 @@ pub struct VectorSource {
 /// SHA-256 of everything a vector depends on.
 pub type VectorKey = [u8; 32];
 
+/// One vector per looked-up key, `None` where neither memory nor disk has it.
+pub type Lookup = Vec<Option<Arc<[f32]>>>;
+
 /// The key of `text`'s vector for `tenant` under `source`. Fields are length-prefixed so
 /// no two different inputs hash the same bytes.
 pub fn vector_key(tenant: &str, source: &VectorSource, text: &str) -> VectorKey {
@@ -82,8 +85,8 @@ impl EmbeddingCache {
         &self,
         store: &Store,
         keys: &[VectorKey],
-    ) -> Result<(Vec<Option<Arc<[f32]>>>, CacheUsage), StoreError> {
-        let mut found: Vec<Option<Arc<[f32]>>> = keys.iter().map(|k| self.memory.get(k)).collect();
+    ) -> Result<(Lookup, CacheUsage), StoreError> {
+        let mut found: Lookup = keys.iter().map(|k| self.memory.get(k)).collect();
         let absent: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
         let mut usage = CacheUsage {
             memory_hits: keys.len() - absent.len(),
