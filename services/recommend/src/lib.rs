@@ -9,6 +9,7 @@
 mod cache;
 mod embedder;
 mod error;
+mod items;
 mod ranking;
 pub mod request;
 pub mod score;

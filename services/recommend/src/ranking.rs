@@ -2,11 +2,12 @@
 
 use crate::RecommendError;
 use crate::embedder::{Embedded, Embedder, blocking};
+use crate::items::ItemCache;
 use crate::request::{CandidateSpec, ScoreInput, User};
 use crate::score::{
     self, CONTENT, CandidateFacts, HalfLife, HistoryVector, POPULARITY, RECENCY, Weights,
 };
-use crate::store::{Store, StoredHistoryItem};
+use crate::store::{Store, StoredHistoryItem, StoredItem};
 use longview_core::Tenant;
 use longview_proto::v1 as pb;
 use longview_worker::wire;
@@ -41,6 +42,7 @@ struct Resolved {
 /// Scores `input` for `tenant`.
 pub async fn score(
     embedder: &Embedder,
+    items: Arc<ItemCache>,
     store: Arc<Store>,
     tenant: &Tenant,
     mut input: ScoreInput,
@@ -49,8 +51,13 @@ pub async fn score(
     let (input, history, candidates) = {
         let (store, tenant) = (store.clone(), tenant.clone());
         blocking(move || {
-            let history = resolve_history(&store, tenant.as_str(), &input.user)?;
-            let candidates = resolve_candidates(&store, tenant.as_str(), &mut input.candidates)?;
+            let stored = Stored {
+                items: &items,
+                store: &store,
+                tenant: tenant.as_str(),
+            };
+            let history = resolve_history(&stored, &input.user)?;
+            let candidates = resolve_candidates(&stored, &mut input.candidates)?;
             Ok((input, history, candidates))
         })
         .await?
@@ -71,15 +78,27 @@ pub async fn score(
     .await
 }
 
+/// Where a tenant's stored items and profiles are found.
+struct Stored<'a> {
+    items: &'a ItemCache,
+    store: &'a Store,
+    tenant: &'a str,
+}
+
+impl Stored<'_> {
+    fn items(&self, ids: &[&str]) -> Result<Vec<Option<Arc<StoredItem>>>, RecommendError> {
+        Ok(self.items.get(self.store, self.tenant, ids)?)
+    }
+}
+
 /// The history with every item's text: its own, or the stored item's.
 fn resolve_history(
-    store: &Store,
-    tenant: &str,
+    stored: &Stored<'_>,
     user: &User,
 ) -> Result<Vec<StoredHistoryItem>, RecommendError> {
     let (mut history, prefix) = match user {
         User::History(items) => (items.clone(), "history.items".to_string()),
-        User::Profile(id) => match store.get_profile(tenant, id)? {
+        User::Profile(id) => match stored.store.get_profile(stored.tenant, id)? {
             Some(profile) => (profile.history, format!("profile {id:?} history")),
             None => return Err(RecommendError::UnknownProfile { id: id.clone() }),
         },
@@ -91,25 +110,24 @@ fn resolve_history(
         .iter()
         .map(|&i| history[i].item_id.as_str())
         .collect();
-    let stored = store.get_items(tenant, &ids)?;
-    for (&i, item) in wanted.iter().zip(stored) {
+    let found = stored.items(&ids)?;
+    for (&i, item) in wanted.iter().zip(found) {
         let item = item.ok_or_else(|| RecommendError::UnknownItem {
             field: format!("{prefix}[{i}]"),
             id: history[i].item_id.clone(),
         })?;
-        history[i].text = Some(item.text);
+        history[i].text = Some(item.text.clone());
     }
     Ok(history)
 }
 
 /// Candidates' texts, popularity and timestamps: the request's where given, else stored.
 fn resolve_candidates(
-    store: &Store,
-    tenant: &str,
+    stored: &Stored<'_>,
     candidates: &mut [CandidateSpec],
 ) -> Result<Vec<Resolved>, RecommendError> {
     let ids: Vec<&str> = candidates.iter().map(|c| c.item_id.as_str()).collect();
-    let stored = store.get_items(tenant, &ids)?;
+    let stored = stored.items(&ids)?;
     candidates
         .iter_mut()
         .zip(stored)

@@ -70,7 +70,7 @@ pub fn score_input(
             return Err(RecommendError::MissingProfileId);
         }
         Some(pb::score_request::User::ProfileId(id)) => {
-            check_id(&id, "profile_id", limits)?;
+            check_id(&id, || "profile_id".into(), limits)?;
             User::Profile(id)
         }
         Some(pb::score_request::User::History(h)) => User::History(history(h.items, limits)?),
@@ -105,16 +105,16 @@ pub fn history(
         .into_iter()
         .enumerate()
         .map(|(index, item)| {
-            let field = format!("history.items[{index}]");
-            check_id(&item.item_id, &field, limits)?;
-            let text = optional_text(item.text, &field, limits)?;
+            let field = || format!("history.items[{index}]");
+            check_id(&item.item_id, field, limits)?;
+            let text = optional_text(item.text, field, limits)?;
             if item.item_id.is_empty() && text.is_none() {
-                return Err(RecommendError::NoItem { field });
+                return Err(RecommendError::NoItem { field: field() });
             }
             let weight = item.weight.unwrap_or(1.0);
             if !weight.is_finite() || weight < 0.0 {
                 return Err(RecommendError::BadNumber {
-                    field: format!("{field}.weight"),
+                    field: format!("{}.weight", field()),
                     value: f64::from(weight),
                     rule: " and at least 0",
                 });
@@ -148,33 +148,15 @@ fn candidates(
         .into_iter()
         .enumerate()
         .map(|(index, c)| {
-            let field = format!("candidates[{index}]");
-            check_id(&c.item_id, &field, limits)?;
-            let named = format!("{field} (item {:?})", c.item_id);
-            too_many(
-                &format!("features of {named}"),
-                c.features.len(),
-                limits.max_features,
+            let field = || format!("candidates[{index}]");
+            check_id(&c.item_id, field, limits)?;
+            check_features(
+                &c.features,
+                || format!("{} (item {:?})", field(), c.item_id),
+                limits,
             )?;
-            for (name, &value) in &c.features {
-                if COMPONENTS.contains(&name.as_str()) {
-                    let field = format!("a feature of {named}");
-                    return Err(RecommendError::ReservedFeature {
-                        field,
-                        name: name.clone(),
-                    });
-                }
-                if !value.is_finite() {
-                    let field = format!("feature {name:?} of {named}");
-                    return Err(RecommendError::BadNumber {
-                        field,
-                        value,
-                        rule: "",
-                    });
-                }
-            }
             Ok(CandidateSpec {
-                text: optional_text(c.text, &field, limits)?,
+                text: optional_text(c.text, field, limits)?,
                 item_id: c.item_id,
                 features: c.features.into_iter().collect(),
                 popularity: c.popularity,
@@ -182,6 +164,36 @@ fn candidates(
             })
         })
         .collect()
+}
+
+fn check_features(
+    features: &HashMap<String, f64>,
+    named: impl Fn() -> String,
+    limits: &RecommendLimits,
+) -> Result<(), RecommendError> {
+    if features.len() > limits.max_features {
+        return Err(RecommendError::TooMany {
+            field: format!("features of {}", named()),
+            count: features.len(),
+            limit: limits.max_features,
+        });
+    }
+    for (name, &value) in features {
+        if COMPONENTS.contains(&name.as_str()) {
+            return Err(RecommendError::ReservedFeature {
+                field: format!("a feature of {}", named()),
+                name: name.clone(),
+            });
+        }
+        if !value.is_finite() {
+            return Err(RecommendError::BadNumber {
+                field: format!("feature {name:?} of {}", named()),
+                value,
+                rule: "",
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Items for PutItems.
@@ -198,11 +210,11 @@ pub fn items(
         .into_iter()
         .enumerate()
         .map(|(index, item)| {
-            let field = format!("items[{index}]");
-            check_id(&item.item_id, &field, limits)?;
-            let text = optional_text(item.text, &field, limits)?;
+            let field = || format!("items[{index}]");
+            check_id(&item.item_id, field, limits)?;
+            let text = optional_text(item.text, field, limits)?;
             let text = text.ok_or_else(|| RecommendError::BlankText {
-                field: format!("{field}.text"),
+                field: format!("{}.text", field()),
             })?;
             let stored = StoredItem {
                 text,
@@ -221,14 +233,14 @@ pub fn item_ids(ids: &[String], limits: &RecommendLimits) -> Result<(), Recommen
     }
     too_many("item_ids", ids.len(), limits.max_items)?;
     for (index, id) in ids.iter().enumerate() {
-        let field = format!("item_ids[{index}]");
+        let field = || format!("item_ids[{index}]");
         if id.is_empty() {
             return Err(RecommendError::MissingId {
-                field,
+                field: field(),
                 what: "item",
             });
         }
-        check_id(id, &field, limits)?;
+        check_id(id, field, limits)?;
     }
     Ok(())
 }
@@ -238,7 +250,7 @@ pub fn profile_id(id: &str, limits: &RecommendLimits) -> Result<(), RecommendErr
     if id.is_empty() {
         return Err(RecommendError::MissingProfileId);
     }
-    check_id(id, "profile_id", limits)
+    check_id(id, || "profile_id".into(), limits)
 }
 
 fn too_many(field: &str, count: usize, limit: usize) -> Result<(), RecommendError> {
@@ -252,10 +264,16 @@ fn too_many(field: &str, count: usize, limit: usize) -> Result<(), RecommendErro
     Ok(())
 }
 
-fn check_id(id: &str, field: &str, limits: &RecommendLimits) -> Result<(), RecommendError> {
+/// Field names are built only for errors: a valid request of 10,000 candidates should not
+/// pay for 10,000 formatted strings.
+fn check_id(
+    id: &str,
+    field: impl FnOnce() -> String,
+    limits: &RecommendLimits,
+) -> Result<(), RecommendError> {
     if id.len() > limits.max_id_bytes {
         return Err(RecommendError::IdTooLong {
-            field: field.to_string(),
+            field: field(),
             bytes: id.len(),
             limit: limits.max_id_bytes,
         });
@@ -289,22 +307,22 @@ fn unique_ids<'a>(
 /// Empty text means "not given"; text that is there must be readable and within limits.
 fn optional_text(
     text: String,
-    field: &str,
+    field: impl Fn() -> String,
     limits: &RecommendLimits,
 ) -> Result<Option<String>, RecommendError> {
     if text.is_empty() {
         return Ok(None);
     }
-    let field = format!("{field}.text");
+    let field = || format!("{}.text", field());
     if text.len() > limits.max_text_bytes {
         return Err(RecommendError::TextTooLong {
-            field,
+            field: field(),
             bytes: text.len(),
             limit: limits.max_text_bytes,
         });
     }
     if longview_core::text::is_blank(&text) {
-        return Err(RecommendError::BlankText { field });
+        return Err(RecommendError::BlankText { field: field() });
     }
     Ok(Some(text))
 }

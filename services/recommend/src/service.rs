@@ -4,6 +4,7 @@
 use crate::RecommendError;
 use crate::cache::EmbeddingCache;
 use crate::embedder::{Embedder, blocking};
+use crate::items::ItemCache;
 use crate::ranking::{self, ScoringDefaults};
 use crate::request::{self, RecommendLimits};
 use crate::store::{StoreHandle, StoredProfile};
@@ -38,6 +39,7 @@ impl Default for RecommendSettings {
 
 pub struct RecommendService {
     embedder: Embedder,
+    items: Arc<ItemCache>,
     store: Arc<StoreHandle>,
     limits: RecommendLimits,
     defaults: ScoringDefaults,
@@ -49,6 +51,8 @@ impl RecommendService {
         let cache = Arc::new(EmbeddingCache::new(settings.cache_bytes));
         Self {
             embedder: Embedder::new(worker, cache),
+            // Item texts are small beside their vectors: a quarter of the budget holds them.
+            items: Arc::new(ItemCache::new(settings.cache_bytes / 4)),
             store: Arc::new(StoreHandle::new(settings.store_dir)),
             limits: settings.limits,
             defaults: settings.defaults,
@@ -73,7 +77,8 @@ impl RecommendService {
     ) -> Result<pb::ScoreResponse, RecommendError> {
         let input = request::score_input(request, &self.limits)?;
         let store = self.store().await?;
-        ranking::score(&self.embedder, store, &tenant, input, &self.defaults).await
+        let items = self.items.clone();
+        ranking::score(&self.embedder, items, store, &tenant, input, &self.defaults).await
     }
 
     async fn put_items(
@@ -86,7 +91,8 @@ impl RecommendService {
         let texts = items.iter().map(|(_, item)| item.text.clone()).collect();
         let embedded = self.embedder.vectors(store.clone(), &tenant, texts).await?;
         let stored = items.len() as u32;
-        blocking(move || Ok(store.put_items(tenant.as_str(), &items)?)).await?;
+        let cache = self.items.clone();
+        blocking(move || Ok(cache.put(&store, tenant.as_str(), items)?)).await?;
         Ok(pb::PutItemsResponse {
             stored,
             model: Some(wire::model(&self.embedder.worker().loaded()?.info)),
@@ -105,10 +111,10 @@ impl RecommendService {
         request: pb::DeleteItemsRequest,
     ) -> Result<pb::DeleteItemsResponse, RecommendError> {
         request::item_ids(&request.item_ids, &self.limits)?;
-        let store = self.store().await?;
+        let (store, cache) = (self.store().await?, self.items.clone());
         let deleted = blocking(move || {
             let ids: Vec<&str> = request.item_ids.iter().map(String::as_str).collect();
-            Ok(store.delete_items(tenant.as_str(), &ids)?)
+            Ok(cache.delete(&store, tenant.as_str(), &ids)?)
         })
         .await?;
         Ok(pb::DeleteItemsResponse {
@@ -125,14 +131,14 @@ impl RecommendService {
         request::profile_id(&request.profile_id, &self.limits)?;
         let items = request.history.map(|h| h.items).unwrap_or_default();
         let history = request::history(items, &self.limits)?;
-        let store = self.store().await?;
+        let (store, cache) = (self.store().await?, self.items.clone());
         let count = history.len() as u32;
         blocking(move || {
             let by_id: Vec<usize> = (0..history.len())
                 .filter(|&i| history[i].text.is_none())
                 .collect();
             let ids: Vec<&str> = by_id.iter().map(|&i| history[i].item_id.as_str()).collect();
-            let stored = store.get_items(tenant.as_str(), &ids)?;
+            let stored = cache.get(&store, tenant.as_str(), &ids)?;
             if let Some((&i, _)) = by_id.iter().zip(&stored).find(|(_, s)| s.is_none()) {
                 return Err(RecommendError::UnknownItem {
                     field: format!("history.items[{i}]"),
