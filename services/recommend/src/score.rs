@@ -78,7 +78,7 @@ impl Weights {
 impl Default for Weights {
     /// Tuned on MovieLens-100K validation items (`longview eval recommend`).
     fn default() -> Self {
-        Self::new(1.0, 0.5, 0.2)
+        Self::new(1.0, 0.5, 0.1)
     }
 }
 
@@ -115,11 +115,21 @@ pub struct HistoryVector<'a> {
 
 /// The user's taste as one unit vector: the history's vectors weighted by their weight
 /// and age. `None` when nothing carries weight (the cold-start case).
+///
+/// Only relative weights matter once the sum is normalised, so ages count from the newest
+/// dated item (or `now`, if earlier): an old history then decays relative to its own
+/// latest item instead of underflowing to nothing.
 pub fn user_vector(history: &[HistoryVector<'_>], now: i64, decay: HalfLife) -> Option<Vec<f32>> {
     let dimensions = history.first()?.vector.len();
+    let newest = history
+        .iter()
+        .map(|h| h.timestamp)
+        .filter(|&t| t != 0)
+        .max();
+    let reference = newest.map_or(now, |t| t.min(now));
     let mut sum = vec![0f64; dimensions];
     for item in history {
-        let weight = f64::from(item.weight) * decay.factor(now, item.timestamp);
+        let weight = f64::from(item.weight) * decay.factor(reference, item.timestamp);
         for (s, &v) in sum.iter_mut().zip(item.vector) {
             *s += weight * f64::from(v);
         }
@@ -153,23 +163,33 @@ pub fn components(
     recency: HalfLife,
 ) -> Vec<Components> {
     let most = candidates.iter().map(|c| c.popularity).max().unwrap_or(0);
-    let scale = (most as f64).ln_1p();
     candidates
         .iter()
         .map(|c| Components {
             content: user.map(|u| f64::from(dot(u, c.vector))),
-            popularity: if scale > 0.0 {
-                (c.popularity as f64).ln_1p() / scale
-            } else {
-                0.0
-            },
-            recency: if c.timestamp == 0 {
-                0.0
-            } else {
-                recency.factor(now, c.timestamp)
-            },
+            popularity: popularity(c.popularity, most),
+            recency: freshness(c.timestamp, now, recency),
         })
         .collect()
+}
+
+/// log(1 + count) / log(1 + most), in [0, 1]; 0 when nothing has been interacted with.
+pub fn popularity(count: u64, most: u64) -> f64 {
+    let scale = (most as f64).ln_1p();
+    if scale > 0.0 {
+        (count as f64).ln_1p() / scale
+    } else {
+        0.0
+    }
+}
+
+/// The recency component: 0.5 ^ (age / half-life), or 0 for an item without a time.
+pub fn freshness(timestamp: i64, now: i64, half_life: HalfLife) -> f64 {
+    if timestamp == 0 {
+        0.0
+    } else {
+        half_life.factor(now, timestamp)
+    }
 }
 
 /// The weighted sum of a candidate's components and features.
@@ -242,6 +262,18 @@ mod tests {
         assert!(decayed[1] > 0.99, "{decayed:?}");
         let norm: f32 = decayed.iter().map(|x| x * x).sum();
         assert!((norm - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn an_old_history_still_makes_a_user() {
+        let v = unit(&[1.0, 1.0]);
+        let long_ago = [HistoryVector {
+            vector: &v,
+            weight: 1.0,
+            timestamp: 1,
+        }];
+        let now = 10 * 365 * 86_400;
+        assert!(user_vector(&long_ago, now, HalfLife::days(1.0)).is_some());
     }
 
     #[test]

@@ -4,7 +4,9 @@
 use crate::config::ConfigError;
 use clap::Args;
 use longview_recommend::score::Weights;
-use longview_recommend::{RecommendLimits, RecommendService, RecommendSettings, ScoringDefaults};
+use longview_recommend::{
+    BlendModel, RecommendLimits, RecommendService, RecommendSettings, ScoringDefaults,
+};
 use longview_worker::Worker;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -26,14 +28,18 @@ pub struct RecommendServeArgs {
         default_value_t = 10_000
     )]
     pub recommend_max_candidates: usize,
-    /// Default blend weights, e.g. "content=1,popularity=0.5,recency=0.2"; components not
+    /// A trained blend (`longview train recommender`) to use as the defaults below; the
+    /// flags that follow override it.
+    #[arg(long, env = "LONGVIEW_RECOMMEND_MODEL")]
+    pub recommend_model: Option<PathBuf>,
+    /// Default blend weights, e.g. "content=1,popularity=0.5,recency=0.1"; components not
     /// named keep the built-in defaults (tuned on MovieLens).
     #[arg(long, env = "LONGVIEW_RECOMMEND_WEIGHTS")]
     pub recommend_weights: Option<String>,
-    /// Default half-life of a candidate's recency, in days.
+    /// Default half-life of a candidate's recency, in days (built-in default: 7).
     #[arg(long, env = "LONGVIEW_RECOMMEND_RECENCY_HALF_LIFE_DAYS")]
     pub recommend_recency_half_life_days: Option<f64>,
-    /// Default half-life of history items' weight by age, in days (default: no decay).
+    /// Default half-life of history items' weight by age, in days (built-in default: 1).
     #[arg(long, env = "LONGVIEW_RECOMMEND_HISTORY_HALF_LIFE_DAYS")]
     pub recommend_history_half_life_days: Option<f64>,
 }
@@ -67,6 +73,11 @@ impl RecommendConfig {
         }
         self.cache_mb = args.recommend_cache_mb;
         self.limits.max_candidates = args.recommend_max_candidates;
+        if let Some(path) = &args.recommend_model {
+            let model = BlendModel::load(path)
+                .map_err(|e| invalid("--recommend-model", format!("{}: {e}", path.display())))?;
+            self.defaults = model.defaults();
+        }
         if let Some(list) = &args.recommend_weights {
             self.defaults.weights = parse_weights(list, &self.defaults.weights)?;
         }
