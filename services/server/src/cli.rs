@@ -244,6 +244,8 @@ pub enum TrainCommand {
     Classifier(longview_tools::train::TrainClassifierArgs),
     /// The default sentiment head (Rotten Tomatoes and financial sentences, calibrated).
     Sentiment(longview_tools::sentiment::TrainSentimentArgs),
+    /// A logistic blend of the recommendation components, learnt from MovieLens-100K.
+    Recommender(longview_tools::recommend_model::TrainRecommenderArgs),
 }
 
 #[derive(Debug, Args)]
@@ -258,6 +260,8 @@ pub enum EvalCommand {
     Classify(longview_tools::eval_classify::EvalClassifyArgs),
     /// Sentiment on held-out Rotten Tomatoes and financial sentences, against a baseline.
     Sentiment(longview_tools::sentiment::EvalSentimentArgs),
+    /// MovieLens-100K leave-last-out: popularity, content and blended rankings.
+    Recommend(longview_tools::eval_recommend::EvalRecommendArgs),
 }
 
 fn read_watchlist(path: &std::path::Path) -> Result<Watchlist, ConfigError> {

@@ -39,10 +39,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Train(args) => match args.command {
             TrainCommand::Classifier(args) => longview_tools::train::train_classifier(args).await,
             TrainCommand::Sentiment(args) => longview_tools::sentiment::train_command(args).await,
+            TrainCommand::Recommender(args) => {
+                longview_tools::recommend_model::train_recommender(args).await
+            }
         },
         Command::Eval(args) => match args.command {
             EvalCommand::Classify(args) => longview_tools::eval_classify::eval_classify(args).await,
             EvalCommand::Sentiment(args) => longview_tools::sentiment::eval_command(args).await,
+            EvalCommand::Recommend(args) => {
+                longview_tools::eval_recommend::eval_recommend(args).await
+            }
         },
         Command::Bench(args) => longview_tools::bench::run(args).await,
     }

@@ -65,6 +65,17 @@ pub enum BenchCommand {
         #[arg(long, env = "LONGVIEW_BENCH_SECONDS", default_value_t = 10.0)]
         seconds: f64,
     },
+    /// Score calls of 10,000 cached candidates over gRPC: p50 and p99 against the 50 ms goal.
+    Recommend {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Candidates per call (and items stored).
+        #[arg(long, env = "LONGVIEW_BENCH_CANDIDATES", default_value_t = 10_000)]
+        candidates: usize,
+        /// Timed calls per case.
+        #[arg(long, env = "LONGVIEW_BENCH_CALLS", default_value_t = 30)]
+        calls: usize,
+    },
 }
 
 /// Varied English text that benchmark inputs are cut from.
@@ -107,6 +118,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             clients,
             seconds,
         } => crate::bench_batching::run(&model, clients, Duration::from_secs_f64(seconds)).await,
+        BenchCommand::Recommend {
+            model,
+            candidates,
+            calls,
+        } => crate::bench_recommend::run(&model, candidates, calls).await,
     }
 }
 

@@ -7,10 +7,15 @@
 
 pub mod bench;
 mod bench_batching;
+mod bench_recommend;
 pub mod chart;
 pub mod eval_classify;
+pub mod eval_recommend;
 pub mod features;
 pub mod metrics;
+pub mod movielens;
+pub mod recommend_features;
+pub mod recommend_model;
 pub mod sentiment;
 pub mod sentiment_data;
 pub mod train;
