@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 
 /// Room above the document limit for the rest of a request message.
 const MESSAGE_OVERHEAD_BYTES: usize = 1 << 20;
@@ -103,7 +103,10 @@ pub async fn start_with_worker(
     let (trigger, shutdown) = oneshot::channel::<()>();
     let (draining_tx, draining) = watch::channel(false);
     let drain = drain_signal(shutdown, health.clone(), draining_tx);
-    let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), drain);
+    // Without TCP_NODELAY, a small response written in pieces waits for the client's
+    // delayed ACK (about 40 ms on Linux); tonic sets it only on listeners it binds itself.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let serving = router.serve_with_incoming_shutdown(incoming, drain);
     tracing::info!(grpc = %addr, target = ?config.target, "listening");
     let deadline = drain_deadline(draining, config.drain_deadline);
     let setup = roles::prepare(config.clone(), worker.clone(), prepared, health);
