@@ -322,3 +322,32 @@ async fn limits_and_bad_values_are_refused_naming_them() {
     );
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn reflection_describes_the_recommend_rpcs() {
+    use tokio_stream::StreamExt;
+    use tonic_reflection::pb::v1;
+    let store = tempfile::tempdir().unwrap();
+    let (server, _) = serve(store.path()).await;
+    let channel = channel(&server).await;
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "longview.v1.Recommend.PutItems".into(),
+            ),
+        ),
+    };
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(channel);
+    let mut replies = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = replies.next().await.unwrap().unwrap();
+    assert!(matches!(
+        reply.message_response,
+        Some(v1::server_reflection_response::MessageResponse::FileDescriptorResponse(_))
+    ));
+    server.shutdown().await.unwrap();
+}

@@ -364,7 +364,9 @@ fn print_score(r: &pb::ScoreResponse, texts: &HashMap<String, String>) {
     for column in &columns {
         header.push_str(&format!("  {column:>10}"));
     }
-    println!("{header}  {:<id_width$}  text", "item");
+    let any_text = texts.values().any(|t| !t.is_empty());
+    let text_header = if any_text { "  text" } else { "" };
+    println!("{header}  {:<id_width$}{text_header}", "item");
     for c in &r.candidates {
         let mut line = format!("{:>4}  {:>8.4}", c.rank, c.score);
         for column in &columns {
@@ -373,13 +375,16 @@ fn print_score(r: &pb::ScoreResponse, texts: &HashMap<String, String>) {
                 None => line.push_str(&format!("  {:>10}", "-")),
             }
         }
-        let text = texts
-            .get(&c.item_id)
-            .map_or(String::new(), |t| preview(t, 50));
-        println!("{line}  {:<id_width$}  {text}", c.item_id);
+        line.push_str(&format!("  {:<id_width$}", c.item_id));
+        if let Some(text) = texts.get(&c.item_id).filter(|t| !t.is_empty()) {
+            line.push_str(&format!("  {}", preview(text, 50)));
+        }
+        println!("{}", line.trim_end());
     }
     if r.cold_start {
-        println!("cold start: the history is empty, so popularity (and recency, features) ranked");
+        println!(
+            "cold start: no history, so popularity, recency and features ranked (content needs a history)"
+        );
     }
     let cache = r.cache.unwrap_or_default();
     let weights: Vec<String> = columns
