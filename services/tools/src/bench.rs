@@ -75,6 +75,13 @@ pub enum BenchCommand {
         /// Timed calls per case.
         #[arg(long, env = "LONGVIEW_BENCH_CALLS", default_value_t = 30)]
         calls: usize,
+        /// Where the markdown report is written.
+        #[arg(
+            long,
+            env = "LONGVIEW_BENCH_OUT",
+            default_value = "reports/bench-recommend.md"
+        )]
+        out: std::path::PathBuf,
     },
 }
 
@@ -122,7 +129,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             model,
             candidates,
             calls,
-        } => crate::bench_recommend::run(&model, candidates, calls).await,
+            out,
+        } => crate::bench_recommend::run(&model, candidates, calls, &out).await,
     }
 }
 
