@@ -11,6 +11,7 @@ use crate::recommend_features::{HISTORY_HALF_LIVES, QueryFeatures, RECENCY_HALF_
 use crate::recommend_model::fit_logistic;
 use clap::Args;
 use longview_core::TokenLimit;
+use longview_recommend::ScoringDefaults;
 use longview_recommend::score::{self, Components, Weights};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -175,13 +176,34 @@ fn tuned(validation: &[QueryFeatures]) -> Vec<(&'static str, Blend)> {
     );
     let blended = best(validation, blend_grid());
     let logistic = fit_logistic(validation, blended.history, blended.recency_half_life);
-    vec![
+    let mut methods = vec![
         ("popularity", popularity),
         ("content only", content),
         ("popularity + recency", trend),
         ("blended (grid)", blended),
         ("blended (logistic)", logistic),
-    ]
+    ];
+    methods.extend(server_defaults().map(|b| ("blended (server defaults)", b)));
+    methods
+}
+
+/// What a server without --recommend-* flags scores with, when its half-lives are on the
+/// tuning grids (they are chosen from them).
+fn server_defaults() -> Option<Blend> {
+    let defaults = ScoringDefaults::default();
+    let history = HISTORY_HALF_LIVES
+        .iter()
+        .position(|&d| d == defaults.history_half_life_days)?;
+    let recency_half_life = RECENCY_HALF_LIVES
+        .iter()
+        .position(|&d| d == defaults.recency_half_life_days)?;
+    Some(Blend {
+        content: defaults.weights.content,
+        popularity: defaults.weights.popularity,
+        recency: defaults.weights.recency,
+        history,
+        recency_half_life,
+    })
 }
 
 fn recency_grid() -> impl Iterator<Item = (f64, usize)> {
