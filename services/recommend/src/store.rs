@@ -16,6 +16,9 @@ const PROFILES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("pro
 /// Cache key → the vector as little-endian f32.
 const VECTORS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("vectors");
 
+// TODO(recommend-store): redb locks its file to one process, so replicas of the recommend
+// role cannot share items and profiles; scaling out needs a shared store behind the same
+// Store API. One process per directory is enough until the role runs replicated.
 /// The database file inside a store directory.
 pub const FILE_NAME: &str = "recommend.redb";
 

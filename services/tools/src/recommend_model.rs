@@ -83,6 +83,9 @@ pub async fn train_recommender(args: TrainRecommenderArgs) -> anyhow::Result<()>
     Ok(())
 }
 
+// TODO(recommend-logistic): a pointwise loss over sampled negatives ranks worse than the
+// grid blend on MovieLens (NDCG@10 1.13x popularity against 1.39x); a pairwise loss (BPR)
+// should replace it before --recommend-model is worth recommending over the defaults.
 /// Logistic regression of "was the held-out movie" on (content, popularity, recency),
 /// with positives weighted up to balance the sampled negatives. The intercept is dropped:
 /// it shifts every score alike and so never changes a ranking.
