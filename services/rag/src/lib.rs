@@ -2,11 +2,11 @@
 //! spans, embedded by the workers), passages out by dense, BM25 or hybrid retrieval, and
 //! answers streamed with citations that slice the stored text exactly.
 //!
-//! Owns ingestion, the two vector stores behind [`store::VectorStore`] (embedded Qdrant
-//! engine on local disk, or a Qdrant server), the BM25 index, fusion, extractive answers
-//! and the prompt for generative ones. Must not depend on other task services or on the
-//! model runtime directly (only the worker); generators plug in through
-//! [`generator::TextGenerator`].
+//! Owns ingestion, the two vector stores behind [`store::VectorStore`] (embedded: a
+//! usearch HNSW index and records on local disk; or a Qdrant server), the BM25 index,
+//! fusion, extractive answers and the prompt for generative ones. Must not depend on
+//! other task services or on the model runtime directly (only the worker); generators
+//! plug in through [`generator::TextGenerator`].
 
 mod ask;
 mod chunk;

@@ -35,6 +35,8 @@ pub enum Command {
     Ask(crate::rag_client::AskArgs),
     /// Remove stored documents (every chunk of each).
     Delete(crate::rag_client::DeleteArgs),
+    /// Rank candidate items for a user, and manage stored items and profiles.
+    Recommend(crate::recommend_client::RecommendArgs),
     /// Fetch and inspect models.
     Models(ModelsArgs),
     /// Train heads on frozen encoder features.
@@ -212,6 +214,8 @@ pub enum TrainCommand {
     Classifier(longview_tools::train::TrainClassifierArgs),
     /// The default sentiment head (Rotten Tomatoes and financial sentences, calibrated).
     Sentiment(longview_tools::sentiment::TrainSentimentArgs),
+    /// A logistic blend of the recommendation components, learnt from MovieLens-100K.
+    Recommender(longview_tools::recommend_model::TrainRecommenderArgs),
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +232,8 @@ pub enum EvalCommand {
     Sentiment(longview_tools::sentiment::EvalSentimentArgs),
     /// Retrieval on news articles (title as question): recall@5 and MRR, dense/BM25/hybrid.
     Rag(longview_tools::eval_rag::EvalRagArgs),
+    /// MovieLens-100K leave-last-out: popularity, content and blended rankings.
+    Recommend(longview_tools::eval_recommend::EvalRecommendArgs),
 }
 
 #[derive(Debug, Args)]
@@ -279,13 +285,51 @@ pub struct ReplayArgs {
 
 #[cfg(test)]
 mod tests {
-    use super::Cli;
-    use clap::CommandFactory;
+    use super::{Cli, Command};
+    use clap::{CommandFactory, Parser};
 
     /// Clap checks ids, flags and defaults only when a command is built; a clash between
     /// two settings sections would otherwise surface as a panic at start-up.
     #[test]
     fn every_command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// Sections that share a field name give their flags explicit ids; a bare `long`
+    /// then took the id (`--rag_qdrant_url`), so the documented names were refused.
+    #[test]
+    fn sectioned_flags_keep_their_documented_names() {
+        let cli = Cli::try_parse_from([
+            "longview",
+            "serve",
+            "--qdrant-url",
+            "http://qdrant:6334",
+            "--qdrant-collection",
+            "chunks",
+            "--chunk-tokens",
+            "64",
+            "--chunk-overlap",
+            "8",
+            "--source",
+            "stdin",
+            "--kafka-brokers",
+            "kafka:9092",
+            "--recommend-max-candidates",
+            "500",
+        ])
+        .expect("documented flags parse");
+        let Command::Serve(args) = cli.command else {
+            panic!("parsed as another command");
+        };
+        let s = &args.settings;
+        assert_eq!(s.rag.qdrant_url.as_deref(), Some("http://qdrant:6334"));
+        assert_eq!(s.rag.qdrant_collection.as_deref(), Some("chunks"));
+        assert_eq!(
+            (s.rag.chunk_tokens, s.rag.chunk_overlap),
+            (Some(64), Some(8))
+        );
+        assert!(s.monitor.source.is_some());
+        assert_eq!(s.monitor.kafka_brokers.as_deref(), Some("kafka:9092"));
+        assert_eq!(s.recommend.max_candidates, Some(500));
     }
 }

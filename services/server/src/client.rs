@@ -13,7 +13,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 /// Our own clients accept what our server accepts.
-const MAX_MESSAGE_BYTES: usize = 64 << 20;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 64 << 20;
 /// Piece size for the streaming classify RPC.
 const STREAM_PIECE_BYTES: usize = 1 << 20;
 
@@ -67,7 +67,7 @@ impl Interceptor for ApiKey {
     }
 }
 
-fn read_input(file: &Path) -> anyhow::Result<String> {
+pub(crate) fn read_input(file: &Path) -> anyhow::Result<String> {
     if file == Path::new("-") {
         let mut text = String::new();
         std::io::stdin()

@@ -3,6 +3,7 @@
 
 use crate::auth::AuthConfig;
 use crate::rag::RagSettings;
+use crate::recommend::RecommendConfig;
 use crate::stack::RequestLimits;
 use crate::tls::TlsConfig;
 use clap::ValueEnum;
@@ -38,10 +39,6 @@ pub enum Target {
 /// Configuration that cannot be used, found at start.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error(
-        "--target {0:?} is not available in this release yet; available: all, classify, sentiment, rag, monitor, worker"
-    )]
-    TargetUnavailable(Target),
     #[error("{flag}: {problem}")]
     Invalid { flag: &'static str, problem: String },
     /// The file, a `LONGVIEW__*` variable or a flag has a value of the wrong type, or a
@@ -113,6 +110,7 @@ pub struct ServeConfig {
     pub auth: AuthConfig,
     pub tls: TlsConfig,
     pub masking: MaskingSettings,
+    pub recommend: RecommendConfig,
 }
 
 /// TLS material and API key for calls to remote workers. Paths only: the key itself is
@@ -128,11 +126,13 @@ pub struct WorkerClient {
 impl ServeConfig {
     /// Defaults for a server on `listen` with the default model.
     pub fn new(listen: SocketAddr) -> Self {
+        let models_root = longview_models::pull::default_models_root();
         Self {
+            recommend: RecommendConfig::new(&models_root),
             target: Target::All,
             listen,
             model_dir: None,
-            models_root: longview_models::pull::default_models_root(),
+            models_root,
             worker_endpoints: Vec::new(),
             worker_client: WorkerClient::default(),
             device: DeviceKind::Cpu,
@@ -164,17 +164,6 @@ impl ServeConfig {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !matches!(
-            self.target,
-            Target::All
-                | Target::Classify
-                | Target::Sentiment
-                | Target::Rag
-                | Target::Monitor
-                | Target::Worker
-        ) {
-            return Err(ConfigError::TargetUnavailable(self.target));
-        }
         if self.target == Target::Worker && !self.worker_endpoints.is_empty() {
             return Err(ConfigError::Invalid {
                 flag: "--worker-endpoints",
@@ -267,6 +256,10 @@ impl ServeConfig {
 
     pub fn serves_rag(&self) -> bool {
         matches!(self.target, Target::All | Target::Rag)
+    }
+
+    pub fn serves_recommend(&self) -> bool {
+        matches!(self.target, Target::All | Target::Recommend)
     }
 
     pub fn serves_worker_api(&self) -> bool {

@@ -14,6 +14,8 @@ pub mod otel;
 mod prometheus;
 pub mod rag;
 pub mod rag_client;
+pub mod recommend;
+pub mod recommend_client;
 mod roles;
 pub mod security;
 pub mod serve;

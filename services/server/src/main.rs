@@ -55,15 +55,22 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Search(args) => longview_server::rag_client::search(args).await,
         Command::Ask(args) => longview_server::rag_client::ask(args).await,
         Command::Delete(args) => longview_server::rag_client::delete(args).await,
+        Command::Recommend(args) => longview_server::recommend_client::run(args).await,
         Command::Models(args) => longview_server::models::run(args),
         Command::Train(args) => match args.command {
             TrainCommand::Classifier(args) => longview_tools::train::train_classifier(args).await,
             TrainCommand::Sentiment(args) => longview_tools::sentiment::train_command(args).await,
+            TrainCommand::Recommender(args) => {
+                longview_tools::recommend_model::train_recommender(args).await
+            }
         },
         Command::Eval(args) => match args.command {
             EvalCommand::Classify(args) => longview_tools::eval_classify::eval_classify(args).await,
             EvalCommand::Sentiment(args) => longview_tools::sentiment::eval_command(args).await,
             EvalCommand::Rag(args) => longview_tools::eval_rag::eval_rag(args).await,
+            EvalCommand::Recommend(args) => {
+                longview_tools::eval_recommend::eval_recommend(args).await
+            }
         },
         Command::Bench(args) => longview_tools::bench::run(args).await,
         Command::Tls(args) => match args.command {

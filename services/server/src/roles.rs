@@ -28,7 +28,16 @@ pub async fn prepare(
     wait_for(&worker)
         .await
         .context("the encoder failed to load")?;
-    ready(&health, &[names::EMBED, names::CLASSIFY, names::WORKER]).await;
+    ready(
+        &health,
+        &[
+            names::EMBED,
+            names::CLASSIFY,
+            names::WORKER,
+            names::RECOMMEND,
+        ],
+    )
+    .await;
     if config.serves_rag() {
         let backend = crate::rag::open_backend(&config, &worker)
             .await

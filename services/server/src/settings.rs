@@ -50,6 +50,8 @@ pub struct Settings {
     #[command(flatten)]
     pub monitor: MonitorSection,
     #[command(flatten)]
+    pub recommend: crate::recommend::RecommendSection,
+    #[command(flatten)]
     pub limits: LimitsSettings,
     #[command(flatten)]
     pub auth: AuthSettings,
@@ -150,16 +152,32 @@ pub struct RagSection {
     #[arg(id = "rag_dir", long = "rag-dir", env = "LONGVIEW_RAG_DIR")]
     pub dir: Option<PathBuf>,
     /// Keep vectors in a Qdrant server instead: its gRPC URL (port 6334, not REST's 6333).
-    #[arg(id = "rag_qdrant_url", long, env = "LONGVIEW_QDRANT_URL")]
+    #[arg(
+        id = "rag_qdrant_url",
+        long = "qdrant-url",
+        env = "LONGVIEW_QDRANT_URL"
+    )]
     pub qdrant_url: Option<String>,
     /// The Qdrant collection, created when missing [default: longview_chunks].
-    #[arg(id = "rag_qdrant_collection", long, env = "LONGVIEW_QDRANT_COLLECTION")]
+    #[arg(
+        id = "rag_qdrant_collection",
+        long = "qdrant-collection",
+        env = "LONGVIEW_QDRANT_COLLECTION"
+    )]
     pub qdrant_collection: Option<String>,
     /// Tokens per chunk, special tokens included [default: 128].
-    #[arg(id = "rag_chunk_tokens", long, env = "LONGVIEW_CHUNK_TOKENS")]
+    #[arg(
+        id = "rag_chunk_tokens",
+        long = "chunk-tokens",
+        env = "LONGVIEW_CHUNK_TOKENS"
+    )]
     pub chunk_tokens: Option<usize>,
     /// Tokens shared by consecutive chunks [default: 24].
-    #[arg(id = "rag_chunk_overlap", long, env = "LONGVIEW_CHUNK_OVERLAP")]
+    #[arg(
+        id = "rag_chunk_overlap",
+        long = "chunk-overlap",
+        env = "LONGVIEW_CHUNK_OVERLAP"
+    )]
     pub chunk_overlap: Option<usize>,
     /// Documents per Ingest request or IngestStream message [default: 1000].
     #[arg(
@@ -285,11 +303,19 @@ pub struct MonitorSection {
     /// Monitor input: kafka, stdin, or file:PATH (JSONL). Default: kafka when
     /// --kafka-brokers is set, else stdin. With --target all the monitor runs only when
     /// this or --kafka-brokers is given.
-    #[arg(id = "monitor_source", long, env = "LONGVIEW_MONITOR_SOURCE")]
+    #[arg(
+        id = "monitor_source",
+        long = "source",
+        env = "LONGVIEW_MONITOR_SOURCE"
+    )]
     #[serde(with = "as_text")]
     pub source: Option<longview_monitor::Source>,
     /// Kafka bootstrap servers for the monitor (host:port,...).
-    #[arg(id = "monitor_kafka_brokers", long, env = "LONGVIEW_KAFKA_BROKERS")]
+    #[arg(
+        id = "monitor_kafka_brokers",
+        long = "kafka-brokers",
+        env = "LONGVIEW_KAFKA_BROKERS"
+    )]
     pub kafka_brokers: Option<String>,
     /// TOML file with the monitor's topics, batching, topic labels and alert rules.
     #[arg(
@@ -476,6 +502,9 @@ impl Settings {
         set(&mut rag.limits.max_request_bytes, r.max_request_bytes);
         set(&mut rag.limits.max_top_k, r.max_top_k);
         config.generator = self.generator.into_args();
+
+        config.recommend = crate::recommend::RecommendConfig::new(&config.models_root);
+        config.recommend.apply(self.recommend)?;
 
         let m = self.monitor;
         config.monitor =

@@ -107,6 +107,89 @@ fn trained_head_is_served_by_name() {
 }
 
 #[test]
+fn recommend_stores_items_and_ranks_them_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let items = dir.path().join("items.jsonl");
+    std::fs::write(
+        &items,
+        [
+            r#"{"item_id": "moon", "text": "Astronauts land on the Moon and plant a flag", "popularity": 5}"#,
+            r#"{"item_id": "soup", "text": "A hearty lentil soup with cumin and lemon", "popularity": 500}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let server = serve(&[
+        "--target",
+        "recommend",
+        "--recommend-store-dir",
+        store.to_str().unwrap(),
+    ]);
+    let addr = server.url();
+    let put = run(&[
+        "recommend",
+        "put-items",
+        "--server",
+        &addr,
+        "--json",
+        items.to_str().unwrap(),
+    ]);
+    assert_eq!(put["stored"], 2, "{put}");
+
+    let space = "A rocket carries a crew to the space station";
+    let scored = run(&[
+        "recommend",
+        "score",
+        "--server",
+        &addr,
+        "--json",
+        "--history",
+        space,
+        "--candidate-id",
+        "soup",
+        "--candidate-id",
+        "moon",
+        "--candidate",
+        "probe=A probe flies past the moons of Jupiter",
+        "--weights",
+        "content=1,popularity=0.05",
+    ]);
+    // Soup is a hundred times as popular, but with popularity weighed lightly the
+    // space history puts both space candidates above it.
+    assert_eq!(scored["candidates"][0]["item_id"], "moon", "{scored}");
+    let last = &scored["candidates"][2];
+    assert_eq!(last["item_id"], "soup", "{scored}");
+    assert!(last["components"]["popularity"].as_f64().unwrap() == 1.0);
+    assert_eq!(scored["cold_start"], false);
+
+    let table = Command::new(BIN)
+        .args([
+            "recommend",
+            "score",
+            "--server",
+            &addr,
+            "--candidate-id",
+            "moon",
+            "--candidate-id",
+            "soup",
+        ])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("rank") && table.contains("popularity"),
+        "{table}"
+    );
+    assert!(table.contains("cold start"), "{table}");
+    let first = table.lines().nth(1).unwrap();
+    assert!(
+        first.trim_start().starts_with("1 ") && first.contains("soup"),
+        "{table}"
+    );
+}
+
+#[test]
 fn invalid_configuration_exits_64() {
     let output = Command::new(BIN)
         .args(["serve", "--max-texts", "0"])

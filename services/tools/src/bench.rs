@@ -106,6 +106,24 @@ pub enum BenchCommand {
         #[arg(long, env = "LONGVIEW_TOP_K", default_value_t = 10)]
         top_k: usize,
     },
+    /// Score calls of 10,000 cached candidates over gRPC: p50 and p99 against the 50 ms goal.
+    Recommend {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Candidates per call (and items stored).
+        #[arg(long, env = "LONGVIEW_BENCH_CANDIDATES", default_value_t = 10_000)]
+        candidates: usize,
+        /// Timed calls per case.
+        #[arg(long, env = "LONGVIEW_BENCH_CALLS", default_value_t = 30)]
+        calls: usize,
+        /// Where the markdown report is written.
+        #[arg(
+            long,
+            env = "LONGVIEW_BENCH_OUT",
+            default_value = "reports/bench-recommend.md"
+        )]
+        out: std::path::PathBuf,
+    },
 }
 
 /// Varied English text that benchmark inputs are cut from.
@@ -165,6 +183,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             queries,
             top_k,
         } => crate::bench_rag::run(chunks, queries, top_k).await,
+        BenchCommand::Recommend {
+            model,
+            candidates,
+            calls,
+            out,
+        } => crate::bench_recommend::run(&model, candidates, calls, &out).await,
     }
 }
 

@@ -60,7 +60,8 @@ pub async fn run(model: &ModelArgs, clients: usize, duration: Duration) -> anyho
 
 /// Starts `longview serve` on a free port and returns it once it has logged "ready".
 fn spawn_server(model_dir: &std::path::Path, batching: bool) -> anyhow::Result<(Child, String)> {
-    let mut child = Command::new(std::env::current_exe()?)
+    let mut command = Command::new(std::env::current_exe()?);
+    command
         .args([
             "serve",
             "--listen",
@@ -77,9 +78,14 @@ fn spawn_server(model_dir: &std::path::Path, batching: bool) -> anyhow::Result<(
             "4096",
         ])
         .arg("--model-dir")
-        .arg(model_dir)
-        .stderr(Stdio::piped())
-        .spawn()?;
+        .arg(model_dir);
+    start_server(command)
+}
+
+/// Spawns a `longview serve` command and returns it with its address once it has logged
+/// "ready" (it must log JSON).
+pub(crate) fn start_server(mut command: Command) -> anyhow::Result<(Child, String)> {
+    let mut child = command.stderr(Stdio::piped()).spawn()?;
     let stderr = child.stderr.take().context("no stderr")?;
     let mut lines = BufReader::new(stderr).lines();
     let mut addr = None;
@@ -99,7 +105,7 @@ fn spawn_server(model_dir: &std::path::Path, batching: bool) -> anyhow::Result<(
     ))
 }
 
-fn stop(mut child: Child) {
+pub(crate) fn stop(mut child: Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

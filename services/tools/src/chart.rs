@@ -35,6 +35,18 @@ pub fn grouped_bars(
     groups: &[String],
     series: &[Series<'_>],
 ) -> anyhow::Result<()> {
+    grouped_bars_to(path, title, measure, groups, series, 1.0)
+}
+
+/// [`grouped_bars`] with the value axis running from 0 to `x_max`.
+pub fn grouped_bars_to(
+    path: &Path,
+    title: &str,
+    measure: &str,
+    groups: &[String],
+    series: &[Series<'_>],
+    x_max: f64,
+) -> anyhow::Result<()> {
     register_font()?;
     let per_group = series.len() + 1;
     let slots = groups.len() * per_group;
@@ -46,7 +58,7 @@ pub fn grouped_bars(
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(200)
-        .build_cartesian_2d(0.0..1.0, 0..slots)?;
+        .build_cartesian_2d(0.0..x_max, 0..slots)?;
     // Slot 0 is at the bottom; list groups top to bottom in their given order.
     let group_at = |slot: usize| groups.len().checked_sub(1 + slot / per_group);
     let label_of = |slot: &usize| match (slot % per_group == per_group / 2, group_at(*slot)) {
@@ -66,7 +78,10 @@ pub fn grouped_bars(
         let colour = COLOURS[index % COLOURS.len()];
         let bars = s.values.iter().enumerate().map(move |(group, &value)| {
             let y = (groups.len() - 1 - group) * per_group + (series.len() - index);
-            Rectangle::new([(0.0, y), (value.clamp(0.0, 1.0), y + 1)], colour.filled())
+            Rectangle::new(
+                [(0.0, y), (value.clamp(0.0, x_max), y + 1)],
+                colour.filled(),
+            )
         });
         chart
             .draw_series(bars)?

@@ -124,6 +124,19 @@ pub fn fit_temperature(logits: &[Vec<f32>], truth: &[usize]) -> f32 {
         .unwrap_or(1.0)
 }
 
+/// Hit rate and NDCG at `k` for one held-out item that `greater` candidates outscore and
+/// `ties` others equal, in expectation over a random order among the tied: ties neither
+/// help nor hurt a method that scores many items alike (popularity does).
+pub fn expected_hit_and_ndcg(greater: usize, ties: usize, k: usize) -> (f64, f64) {
+    let (mut hit, mut ndcg) = (0.0, 0.0);
+    for position in (greater + 1)..=(greater + ties + 1).min(k) {
+        hit += 1.0;
+        ndcg += 1.0 / ((position + 1) as f64).log2();
+    }
+    let orders = (ties + 1) as f64;
+    (hit / orders, ndcg / orders)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +180,19 @@ mod tests {
         let truth = vec![vec![true], vec![true], vec![false], vec![false]];
         let threshold = tune_thresholds(&probabilities, &truth)[0];
         assert!(threshold > 0.1 && threshold <= 0.25, "{threshold}");
+    }
+
+    #[test]
+    fn ranking_metrics_by_hand() {
+        assert_eq!(expected_hit_and_ndcg(0, 0, 10), (1.0, 1.0));
+        let (hit, ndcg) = expected_hit_and_ndcg(2, 0, 10);
+        assert_eq!(hit, 1.0);
+        assert!((ndcg - 0.5).abs() < 1e-12, "position 3: 1 / log2(4)");
+        assert_eq!(expected_hit_and_ndcg(10, 0, 10), (0.0, 0.0));
+        // Tied with 3 others behind 8 better ones: positions 9..=12 equally likely.
+        let (hit, ndcg) = expected_hit_and_ndcg(8, 3, 10);
+        assert!((hit - 0.5).abs() < 1e-12);
+        let expected = (1.0 / 10f64.log2() + 1.0 / 11f64.log2()) / 4.0;
+        assert!((ndcg - expected).abs() < 1e-12);
     }
 }

@@ -29,8 +29,11 @@ pub fn config() -> ServeConfig {
     // Ask answers extractively unless a test starts the generator itself: loading the
     // language model would slow every other server down.
     config.generator.kind = longview_server::generator::GeneratorKind::None;
-    // Each server its own Rag store: tests run in parallel, and the index takes a lock.
-    config.rag.dir = Some(tempfile::tempdir().expect("temporary directory").keep());
+    // Each server its own stores: tests run in parallel, and the embedded stores lock
+    // their directories.
+    let stores = tempfile::tempdir().expect("temporary directory").keep();
+    config.rag.dir = Some(stores.join("rag"));
+    config.recommend.store_dir = Some(stores.join("recommend"));
     config
 }
 

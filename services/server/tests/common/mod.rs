@@ -28,6 +28,8 @@ pub struct Served {
     pub grpc: SocketAddr,
     pub metrics: Option<SocketAddr>,
     log: Arc<Mutex<Vec<String>>>,
+    /// The server's own stores, removed when it is dropped.
+    _stores: tempfile::TempDir,
 }
 
 /// Starts `longview serve` on port 0 with `extra` flags and `env`, and returns once it has
@@ -38,7 +40,15 @@ pub fn serve_with(extra: &[&str], env: &[(&str, &str)]) -> Served {
     } else {
         &["--drain-seconds", "5"][..]
     };
+    // Each server its own stores (flags in `extra` still win over these variables):
+    // tests run in parallel, and the embedded stores lock their directories.
+    let stores = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
+        .env("LONGVIEW_RAG_DIR", stores.path().join("rag"))
+        .env(
+            "LONGVIEW_RECOMMEND_STORE_DIR",
+            stores.path().join("recommend"),
+        )
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
         .args(drain)
         .args(extra)
@@ -77,6 +87,7 @@ pub fn serve_with(extra: &[&str], env: &[(&str, &str)]) -> Served {
         grpc: grpc.expect("the server logged its address before ready"),
         metrics,
         log,
+        _stores: stores,
     }
 }
 
