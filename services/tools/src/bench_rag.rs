@@ -96,7 +96,6 @@ pub async fn run(chunks: usize, queries: usize, top_k: usize) -> anyhow::Result<
         rebuilt.elapsed().as_secs_f64(),
         store.len()
     );
-    println!("Machine shared with other builds while measured; figures vary between runs.");
     Ok(())
 }
 

@@ -231,7 +231,7 @@ fn write_report(
     writeln!(
         md,
         "\nHybrid fuses the dense and BM25 rankings by reciprocal rank (k = 60). Query \
-        latency excludes embedding the question; the machine was shared with other builds."
+        latency excludes embedding the question; produced by `longview eval rag`."
     )?;
     std::fs::write(out_dir.join("rag.md"), &md)?;
     let groups = ["recall@5".to_string(), "MRR@10".to_string()];

@@ -303,7 +303,7 @@ fn report(methods: &[Method], facts: &Facts<'_>) -> String {
          {}. Ties count at their expected position. Every method's settings were chosen on the \
          validation items ({} users) by NDCG@{K}; the test items ({} users) were not looked at. \
          Produced by `longview eval recommend` in {:.0} s ({:.0} s loading and encoding) on a \
-         2-core machine shared with other builds.\n",
+         2-core machine.\n",
         facts.data.ratings.len(),
         facts.data.users,
         facts.data.movies.len(),

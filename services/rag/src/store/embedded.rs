@@ -8,6 +8,10 @@
 //!
 //! Records of every chunk are also kept in memory for the filter predicate and for reading
 //! hits back: fine for one machine's worth of chunks; larger deployments use Qdrant.
+//!
+//! Why not `qdrant-edge` (the Qdrant engine as a library): it did not compile with this
+//! toolchain (rustc 1.95) when the store was chosen. usearch and tantivy are well kept,
+//! and `longview bench rag` shows p99 ≤ 13 ms at 100,000 chunks with them.
 
 mod chunks;
 
