@@ -181,6 +181,10 @@ impl ServeConfig {
             ("--max-batch-tokens", self.max_batch_tokens),
             ("--max-document-tokens", self.classify.max_document_tokens),
             ("--max-texts", self.embed.max_texts),
+            (
+                "--recommend-max-candidates",
+                self.recommend.limits.max_candidates,
+            ),
             ("--max-request-bytes", self.limits.max_request_bytes),
             ("--rag-max-documents", self.rag.limits.max_documents),
             ("--rag-max-top-k", self.rag.limits.max_top_k),

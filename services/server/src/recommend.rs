@@ -118,12 +118,6 @@ impl RecommendConfig {
             let days = positive("--recommend-history-half-life-days", days)?;
             self.defaults.history_half_life_days = Some(days);
         }
-        if self.limits.max_candidates == 0 {
-            return Err(invalid(
-                "--recommend-max-candidates",
-                "must be at least 1".into(),
-            ));
-        }
         Ok(())
     }
 
