@@ -116,6 +116,8 @@ impl Scorer {
             sentences: false,
             entities: true,
             embedding: true,
+            // Throughput: every token is encoded once, for the document and its entities.
+            sentence_windows: true,
         };
         let analyses = analyse(model, &self.watchlist, inputs, wanted).await?;
         let mut embeddings: Vec<Option<Vec<f32>>> =

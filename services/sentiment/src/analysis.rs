@@ -1,6 +1,8 @@
 //! Scoring a batch of documents: every document window, and every sentence when asked,
 //! goes to the worker in one call; documents are then scored by their windows, sentences
-//! on their own, and entities by the sentences that mention them.
+//! on their own, and entities by the sentences that mention them. A caller that wants
+//! throughput over fixed windows can read documents as their sentences instead, so that
+//! each sentence is encoded once and serves the document and its entities alike.
 
 use crate::SentimentModel;
 use crate::entities::Watchlist;
@@ -54,11 +56,19 @@ pub struct Wanted {
     pub entities: bool,
     /// Return the document embedding as well (see [`Analysis::embedding`]).
     pub embedding: bool,
+    /// Read each document as its sentences (a sentence longer than a window as several
+    /// windows) instead of overlapping token windows, and score it by the token-weighted
+    /// mean of their logits. The encoder then reads every token once even when entity or
+    /// sentence scores are wanted, instead of once for the document and again for the
+    /// sentences; sentences are scored without their neighbours as context.
+    pub sentence_windows: bool,
 }
 
 /// Where one document's sequences sit in the batch sent to the worker.
 struct Layout {
     windows: Range<usize>,
+    /// Each window's token count, when windows are sentences of unequal length.
+    weights: Option<Vec<f32>>,
     sentences: Vec<(Range<usize>, usize)>,
 }
 
@@ -88,29 +98,25 @@ pub async fn analyse(
             true => Vec::new(),
             false => watchlist.mentions(text, &document.entities),
         };
-        let start = sequences.len();
-        sequences.extend(
-            window
-                .token_ranges(tokens.len())
-                .map(|r| tokens.ids[r].to_vec()),
-        );
-        let windows = start..sequences.len();
-        let mut sentences = Vec::new();
-        if need_sentences {
-            for bytes in sentence_spans(text) {
-                let mentioned = mentions.iter().any(|m| bytes.contains(&m.bytes.start));
-                if !wanted.sentences && !mentioned {
-                    continue;
-                }
-                let range = token_range(tokens, &bytes);
-                if !range.is_empty() {
-                    let end = range.end.min(range.start + content);
-                    sentences.push((bytes, sequences.len()));
-                    sequences.push(tokens.ids[range.start..end].to_vec());
-                }
-            }
-        }
-        layouts.push(Layout { windows, sentences });
+        let keep = |bytes: &Range<usize>| {
+            wanted.sentences
+                || (wanted.entities && mentions.iter().any(|m| bytes.contains(&m.bytes.start)))
+        };
+        let by_sentence = wanted
+            .sentence_windows
+            .then(|| sentence_layout(text, tokens, content, keep, &mut sequences))
+            .flatten();
+        let layout = match by_sentence {
+            Some(layout) => layout,
+            None => window_layout(
+                text,
+                tokens,
+                window,
+                need_sentences.then_some(keep),
+                &mut sequences,
+            ),
+        };
+        layouts.push(layout);
     }
     // A one-sentence document's sentence is its window: encode each distinct sequence once.
     let (distinct, index) = distinct(sequences);
@@ -119,7 +125,7 @@ pub async fn analyse(
     let embeddings = (wanted.embedding && model.output() == Output::Embedding).then(|| {
         layouts
             .iter()
-            .map(|layout| normalised(mean(&encoded[layout.windows.clone()])))
+            .map(|layout| normalised(layout.mean(&encoded)))
             .collect::<Vec<_>>()
     });
     let logits: Vec<Vec<f32>> = encoded.into_iter().map(|e| model.logits(e)).collect();
@@ -154,7 +160,7 @@ fn document_result(
     tokens: usize,
     wanted: Wanted,
 ) -> Analysis {
-    let probabilities = model.probabilities(&mean(&logits[layout.windows.clone()]));
+    let probabilities = model.probabilities(&layout.mean(logits));
     let sentences: Vec<SentenceResult> = layout
         .sentences
         .iter()
@@ -179,6 +185,85 @@ fn document_result(
         entities,
         usage: Usage::new(tokens, 0),
         embedding: None,
+    }
+}
+
+/// The document as overlapping token windows, then each sentence `keep` accepts (when
+/// sentences are wanted at all) as a sequence of its own, cut to one window's content.
+fn window_layout(
+    text: &str,
+    tokens: &TokenizedText,
+    window: WindowSpec,
+    keep: Option<impl Fn(&Range<usize>) -> bool>,
+    sequences: &mut Vec<Vec<u32>>,
+) -> Layout {
+    let start = sequences.len();
+    sequences.extend(
+        window
+            .token_ranges(tokens.len())
+            .map(|r| tokens.ids[r].to_vec()),
+    );
+    let windows = start..sequences.len();
+    let mut sentences = Vec::new();
+    if let Some(keep) = keep {
+        let content = window.size - window.special_tokens;
+        for bytes in sentence_spans(text) {
+            let range = token_range(tokens, &bytes);
+            if keep(&bytes) && !range.is_empty() {
+                let end = range.end.min(range.start + content);
+                sentences.push((bytes, sequences.len()));
+                sequences.push(tokens.ids[range.start..end].to_vec());
+            }
+        }
+    }
+    Layout {
+        windows,
+        weights: None,
+        sentences,
+    }
+}
+
+/// The document as its sentences, each cut into windows of `content` tokens; a sentence
+/// `keep` accepts is scored by its first window, as [`window_layout`] scores it. `None`
+/// when no sentence holds a token, so that the caller reads the document by windows.
+fn sentence_layout(
+    text: &str,
+    tokens: &TokenizedText,
+    content: usize,
+    keep: impl Fn(&Range<usize>) -> bool,
+    sequences: &mut Vec<Vec<u32>>,
+) -> Option<Layout> {
+    let start = sequences.len();
+    let (mut weights, mut sentences) = (Vec::new(), Vec::new());
+    for bytes in sentence_spans(text) {
+        let range = token_range(tokens, &bytes);
+        if range.is_empty() {
+            continue;
+        }
+        if keep(&bytes) {
+            sentences.push((bytes, sequences.len()));
+        }
+        for first in range.clone().step_by(content.max(1)) {
+            let end = (first + content.max(1)).min(range.end);
+            weights.push((end - first) as f32);
+            sequences.push(tokens.ids[first..end].to_vec());
+        }
+    }
+    (!weights.is_empty()).then_some(Layout {
+        windows: start..sequences.len(),
+        weights: Some(weights),
+        sentences,
+    })
+}
+
+impl Layout {
+    /// The (token-weighted, for sentence windows) mean of this document's window rows.
+    fn mean(&self, rows: &[Vec<f32>]) -> Vec<f32> {
+        let rows = &rows[self.windows.clone()];
+        match &self.weights {
+            None => mean(rows),
+            Some(weights) => weighted_mean(rows, weights),
+        }
     }
 }
 
@@ -270,6 +355,14 @@ fn mean(rows: &[Vec<f32>]) -> Vec<f32> {
         .collect()
 }
 
+fn weighted_mean(rows: &[Vec<f32>], weights: &[f32]) -> Vec<f32> {
+    let width = rows.first().map_or(0, Vec::len);
+    let total: f32 = weights.iter().sum();
+    (0..width)
+        .map(|i| rows.iter().zip(weights).map(|(r, w)| r[i] * w).sum::<f32>() / total)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,5 +388,24 @@ mod tests {
     #[test]
     fn mean_of_rows() {
         assert_eq!(mean(&[vec![1.0, 2.0], vec![3.0, 4.0]]), vec![2.0, 3.0]);
+        let rows = [vec![1.0, 2.0], vec![4.0, 8.0]];
+        assert_eq!(weighted_mean(&rows, &[2.0, 1.0]), vec![2.0, 4.0]);
+    }
+
+    #[test]
+    fn sentence_windows_cover_every_token_once() {
+        // "Aa bb. Cc dd ee ff." as six one-word tokens, windows of two tokens.
+        let text = "Aa bb. Cc dd ee ff.";
+        let tokens = TokenizedText {
+            ids: vec![1, 2, 3, 4, 5, 6],
+            offsets: vec![(0, 2), (3, 6), (7, 9), (10, 12), (13, 15), (16, 19)],
+        };
+        let mut sequences = Vec::new();
+        let layout = sentence_layout(text, &tokens, 2, |b| b.start > 0, &mut sequences).unwrap();
+        assert_eq!(sequences, vec![vec![1, 2], vec![3, 4], vec![5, 6]]);
+        assert_eq!(layout.windows, 0..3);
+        assert_eq!(layout.weights, Some(vec![2.0, 2.0, 2.0]));
+        // The second sentence is kept and scored by its first window.
+        assert_eq!(layout.sentences, vec![(7..19, 1)]);
     }
 }

@@ -59,6 +59,7 @@ impl SentimentService {
             sentences: request.include_sentences,
             entities: request.include_entities,
             embedding: false,
+            sentence_windows: false,
         };
         let inputs = request
             .documents

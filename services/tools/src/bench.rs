@@ -87,8 +87,8 @@ pub enum BenchCommand {
         /// Documents per round.
         #[arg(long, env = "LONGVIEW_BENCH_DOCUMENTS", default_value_t = 1_000)]
         documents: usize,
-        /// Sentences per document (entity sentiment reads each sentence besides the
-        /// document, so more sentences cost the pipeline more encoder work).
+        /// Sentences per document (each distinct, so the pipeline cannot reuse one
+        /// sentence's encoding for another; the document is read as its sentences).
         #[arg(long, env = "LONGVIEW_BENCH_SENTENCES", default_value_t = 1)]
         sentences: usize,
         /// Rounds (encoder, then pipeline, each round).

@@ -15,16 +15,23 @@ use std::time::Instant;
 const COMPANIES: [&str; 5] = ["HRBK", "QLMT", "VLTN", "CRVF", "PLSD"];
 
 /// News items of `sentences` sentences, the first with a cashtag, as a newswire would
-/// send them; every text distinct, so neither side saves work on repeats.
+/// send them; every sentence distinct (the corpus has only a few), so that neither side
+/// saves work on repeats: the pipeline encodes a batch's equal sequences once.
 fn texts(count: usize, sentences: usize) -> Vec<String> {
     let corpus = crate::bench::CORPUS;
     (0..count)
         .map(|i| {
             let company = COMPANIES[(i / 3) % COMPANIES.len()];
-            let body: Vec<&str> = (0..sentences.max(1))
-                .map(|s| corpus[(i + s) % corpus.len()])
+            let body: Vec<String> = (0..sentences.max(1))
+                .map(|s| {
+                    let sentence = corpus[(i + s) % corpus.len()];
+                    match s {
+                        0 => format!("${company} item {i}: {sentence}"),
+                        _ => format!("Update {i}-{s}: {sentence}"),
+                    }
+                })
                 .collect();
-            format!("${company} item {i}: {}", body.join(" "))
+            body.join(" ")
         })
         .collect()
 }
@@ -118,4 +125,23 @@ async fn whole_pipeline(monitor: &Monitor, path: &std::path::Path) -> anyhow::Re
         .await?;
     anyhow::ensure!(summary.dead_lettered == 0, "bench documents were refused");
     Ok(summary.documents as f64 / started.elapsed().as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_sentence_is_distinct() {
+        let texts = super::texts(64, 3);
+        let sentences: Vec<_> = texts
+            .iter()
+            .flat_map(|t| {
+                longview_core::sentences::sentence_spans(t)
+                    .into_iter()
+                    .map(move |r| &t[r])
+            })
+            .collect();
+        let distinct: std::collections::HashSet<_> = sentences.iter().collect();
+        assert_eq!(sentences.len(), 64 * 3);
+        assert_eq!(distinct.len(), sentences.len());
+    }
 }
