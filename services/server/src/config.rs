@@ -136,7 +136,7 @@ impl ServeConfig {
             worker_endpoints: Vec::new(),
             worker_client: WorkerClient::default(),
             device: DeviceKind::Cpu,
-            backend: Backend::Fast,
+            backend: Backend::Auto,
             queue_capacity: 256,
             max_batch_tokens: 8192,
             dynamic_batching: true,

@@ -121,9 +121,10 @@ pub struct WorkerSettings {
     #[arg(long, env = "LONGVIEW_DEVICE")]
     #[serde(with = "as_text")]
     pub device: Option<DeviceKind>,
-    /// Encoder implementation on CPU: fast (packed, fused, f32), int8 (the same with int8
-    /// linear layers on AVX-512 VNNI; faster, slightly less exact) or exact (candle's
-    /// reference BERT). CUDA devices always use exact [default: fast].
+    /// Encoder implementation on CPU: auto (int8 where the CPU has AVX-512 VNNI, else
+    /// fast), int8 (packed, int8 linear layers; several times faster, cosine ≥ 0.99 to
+    /// f32), fast (packed, fused, f32) or exact (candle's reference BERT). CUDA devices
+    /// always use exact [default: auto].
     #[arg(long, env = "LONGVIEW_ENCODER")]
     #[serde(with = "as_text")]
     pub encoder: Option<Backend>,

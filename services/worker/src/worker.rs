@@ -36,7 +36,7 @@ impl WorkerConfig {
         Self {
             model_dir,
             device: DeviceKind::Cpu,
-            backend: Backend::Fast,
+            backend: Backend::Auto,
             queue_capacity: 256,
             max_batch_tokens: 8192,
             dynamic_batching: true,

@@ -1,6 +1,9 @@
 //! Int8 linear layers. Weights are quantised once, symmetrically per output channel;
-//! activations per token (row) when they are used. Products are summed exactly in i32 and
-//! scaled back to f32 with the bias added, so the only error is the rounding to int8.
+//! activations per token (row) when they are used, around the row's midrange: GELU
+//! outputs (never below −0.17) and rows with one-sided outliers then get twice the
+//! resolution a range symmetric about zero would give. Products are summed exactly in i32
+//! and scaled back to f32 with the midrange term and the bias added, so the only error is
+//! the rounding to int8.
 //!
 //! The inner tile runs on AVX-512 VNNI (`vpdpbusd`) where the CPU has it and on portable
 //! code elsewhere. Integer sums are exact, so both give bit-identical results; tests
@@ -65,6 +68,8 @@ pub struct PackedLinear {
     groups: usize,
     data: Vec<u8>,
     scales: Vec<f32>,
+    /// Per output, the sum of its dequantised weights: what a row's midrange adds.
+    weight_sums: Vec<f32>,
     bias: Vec<f32>,
 }
 
@@ -82,23 +87,28 @@ impl PackedLinear {
         // Padding (outputs past the end, inputs past the end) holds q = 0.
         let mut data = vec![128u8; panels * groups * TILE_COLS * GROUP];
         let mut scales = Vec::with_capacity(outputs);
+        let mut weight_sums = Vec::with_capacity(outputs);
         for (o, row) in weight.chunks_exact(inputs).enumerate() {
             let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
             scales.push(scale);
             let (panel, col) = (o / TILE_COLS, o % TILE_COLS);
+            let mut sum = 0i32;
             for (i, &v) in row.iter().enumerate() {
                 let q = (v / scale).round_ties_even().clamp(-127.0, 127.0) as i32;
+                sum += q;
                 let (group, lane) = (i / GROUP, i % GROUP);
                 let at = ((panel * groups + group) * TILE_COLS + col) * GROUP + lane;
                 data[at] = (q + 128) as u8;
             }
+            weight_sums.push(sum as f32 * scale);
         }
         Self {
             outputs,
             groups,
             data,
             scales,
+            weight_sums,
             bias,
         }
     }
@@ -132,16 +142,21 @@ impl PackedLinear {
                 let valid = (rows.rows - first).min(TILE_ROWS);
                 for (r, sums) in acc.iter().enumerate().take(valid) {
                     let row = first + r;
-                    let scale = rows.scales[row];
-                    let offset = 128 * rows.sums[row];
+                    let quantized = QuantizedRow {
+                        scale: rows.scales[row],
+                        middle: rows.middles[row],
+                        offset: 128 * rows.sums[row],
+                    };
                     let dst = &mut out[row * self.outputs..][cols.clone()];
                     let n = dst.len();
                     finish_row(
                         &sums[..n],
-                        offset,
-                        scale,
-                        &self.scales[cols.clone()],
-                        &self.bias[cols.clone()],
+                        quantized,
+                        Columns {
+                            scales: &self.scales[cols.clone()],
+                            weight_sums: &self.weight_sums[cols.clone()],
+                            bias: &self.bias[cols.clone()],
+                        },
                         activation,
                         dst,
                     );
@@ -151,36 +166,60 @@ impl PackedLinear {
     }
 }
 
-/// Scales one row of a tile back to f32, adds the bias and applies the activation.
+/// One quantised activation row: `x ≈ scale · q + middle`; `offset` undoes the `+ 128`
+/// of the weights (`128 · Σ q`).
+#[derive(Clone, Copy)]
+struct QuantizedRow {
+    scale: f32,
+    middle: f32,
+    offset: i32,
+}
+
+/// The per-output constants of a tile's columns.
+struct Columns<'a> {
+    scales: &'a [f32],
+    weight_sums: &'a [f32],
+    bias: &'a [f32],
+}
+
+/// Scales one row of a tile back to f32, adds the midrange term and the bias, and
+/// applies the activation.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
 fn finish_row(
     sums: &[i32],
-    offset: i32,
-    row_scale: f32,
-    scales: &[f32],
-    bias: &[f32],
+    row: QuantizedRow,
+    columns: Columns<'_>,
     activation: Activation,
     out: &mut [f32],
 ) {
-    let values = out.iter_mut().zip(sums).zip(scales).zip(bias);
+    let values = out
+        .iter_mut()
+        .zip(sums)
+        .zip(columns.scales)
+        .zip(columns.weight_sums.iter().zip(columns.bias));
+    let linear = |s: i32, w: f32, sum: f32, b: f32| {
+        ((s - row.offset) as f32).mul_add(row.scale * w, row.middle.mul_add(sum, b))
+    };
     match activation {
-        Activation::None => values.for_each(|(((o, &s), &w), &b)| {
-            *o = ((s - offset) as f32).mul_add(row_scale * w, b);
+        Activation::None => values.for_each(|(((o, &s), &w), (&sum, &b))| {
+            *o = linear(s, w, sum, b);
         }),
-        Activation::Gelu => values.for_each(|(((o, &s), &w), &b)| {
-            *o = gelu(((s - offset) as f32).mul_add(row_scale * w, b));
+        Activation::Gelu => values.for_each(|(((o, &s), &w), (&sum, &b))| {
+            *o = gelu(linear(s, w, sum, b));
         }),
     }
 }
 
-/// Activations quantised per row: `x ≈ scale · q`, with q in [-127, 127]. Rows are
-/// padded with zeros to whole tiles and inputs to whole groups.
+/// Activations quantised per row around the row's midrange: `x ≈ scale · q + middle`,
+/// with q in [-127, 127]. Rows are padded with zeros to whole tiles and inputs to whole
+/// groups (padding inputs meet zero weights, so their `middle` adds nothing).
 #[derive(Default)]
 pub struct QuantizedRows {
     rows: usize,
     groups: usize,
     data: Vec<i8>,
     scales: Vec<f32>,
+    middles: Vec<f32>,
     sums: Vec<i32>,
 }
 
@@ -199,34 +238,39 @@ impl QuantizedRows {
         self.data
             .resize(rows.next_multiple_of(TILE_ROWS) * stride, 0);
         self.scales.clear();
+        self.middles.clear();
         self.sums.clear();
         for (row, q) in x
             .chunks_exact(width)
             .zip(self.data.chunks_exact_mut(stride))
         {
-            let (scale, sum) = quantize_row(row, &mut q[..width]);
+            let (scale, middle, sum) = quantize_row(row, &mut q[..width]);
             self.scales.push(scale);
+            self.middles.push(middle);
             self.sums.push(sum);
         }
     }
 }
 
-/// Quantises one row symmetrically; returns its scale and the sum of its integers.
+/// Quantises one row symmetrically about its midrange; returns its scale, the midrange
+/// and the sum of its integers.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
-fn quantize_row(row: &[f32], out: &mut [i8]) -> (f32, i32) {
-    let max = max_map(row, 0.0, f32::abs);
-    if max == 0.0 {
+fn quantize_row(row: &[f32], out: &mut [i8]) -> (f32, f32, i32) {
+    let max = max_map(row, f32::NEG_INFINITY, |v| v);
+    let min = -max_map(row, f32::NEG_INFINITY, |v| -v);
+    let (middle, half) = (0.5 * (max + min), 0.5 * (max - min));
+    if half <= 0.0 || !half.is_finite() {
         out.fill(0);
-        return (1.0, 0);
+        return (1.0, if middle.is_finite() { middle } else { 0.0 }, 0);
     }
-    let inverse = 127.0 / max;
+    let inverse = 127.0 / half;
     let mut sum = 0i32;
     for (q, &v) in out.iter_mut().zip(row) {
-        let i = round_to_i32(v * inverse);
+        let i = round_to_i32((v - middle) * inverse).clamp(-127, 127);
         sum += i;
         *q = i as i8;
     }
-    (max / 127.0, sum)
+    (half / 127.0, middle, sum)
 }
 
 /// Rounds half to even for |x| < 2²²: adding 1.5·2²³ leaves the rounded integer in the
