@@ -1,7 +1,7 @@
 //! Where the model runs.
 
 use crate::ModelError;
-use candle_core::{DType, Device};
+use candle_core::Device;
 
 /// The device a model runs on. CUDA needs the `cuda` cargo feature.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -17,12 +17,6 @@ impl DeviceKind {
             DeviceKind::Cpu => Ok(Device::Cpu),
             DeviceKind::Cuda(ordinal) => cuda(ordinal),
         }
-    }
-
-    /// The dtype weights are loaded in: f32 on CPU (exact), f32 on GPU until a reduced
-    /// precision path has passed the quality gate.
-    pub(crate) fn dtype(self) -> DType {
-        DType::F32
     }
 }
 

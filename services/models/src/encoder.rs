@@ -1,9 +1,10 @@
 //! A BERT-family encoder: token sequences in, pooled L2-normalised vectors out, on one of
-//! two backends computing the same function.
+//! two runtimes computing the same function (Longview's packed CPU one, candle's tensors).
 
 use crate::candle_bert::CandleBert;
 use crate::sequence_head::SequenceHead;
 use crate::{DeviceKind, FastBert, ModelDir, ModelError, Pooling, Precision, TextTokenizer};
+use candle_core::DType;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -12,8 +13,8 @@ use std::sync::Arc;
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// `int8` on CPUs with AVX-512 VNNI (where it is several times faster than f32 and
-    /// passes the 0.99 cosine gate), `fast` on other CPUs, `exact` on CUDA. Resolved when
-    /// the encoder loads; [`ModelInfo::backend`] names the one that runs.
+    /// passes the 0.99 cosine gate), `fast` on other CPUs, `exact-f16` on CUDA. Resolved
+    /// when the encoder loads; [`ModelInfo::backend`] names the one that runs.
     #[default]
     Auto,
     /// Longview's packed CPU encoder with int8 linear layers (AVX-512 VNNI where the CPU
@@ -21,8 +22,16 @@ pub enum Backend {
     Int8,
     /// Longview's packed CPU encoder (no padding, fused kernels) in f32. CPU only.
     Fast,
-    /// candle's `BertModel`: the reference path, and the one that runs on CUDA.
+    /// BERT on candle tensors in f32: the reference path. Runs on CPU and CUDA.
     Exact,
+    /// The exact path with bf16 weights and activations (products summed in f32), for
+    /// GPUs: f32's range, so no overflow, but 8 bits of precision (cosine 0.9945 to f32).
+    #[serde(rename = "exact-bf16")]
+    ExactBf16,
+    /// The exact path in f16, for GPUs: 11 bits of precision (cosine 0.99998 to f32 on
+    /// MiniLM), but values past 65,504 overflow; models with such activations want bf16.
+    #[serde(rename = "exact-f16")]
+    ExactF16,
 }
 
 impl std::str::FromStr for Backend {
@@ -34,8 +43,11 @@ impl std::str::FromStr for Backend {
             "int8" => Ok(Backend::Int8),
             "fast" => Ok(Backend::Fast),
             "exact" => Ok(Backend::Exact),
+            "exact-bf16" => Ok(Backend::ExactBf16),
+            "exact-f16" => Ok(Backend::ExactF16),
             other => Err(format!(
-                "unknown encoder backend {other:?} (expected auto, int8, fast or exact)"
+                "unknown encoder backend {other:?} (expected auto, int8, fast, exact, \
+                 exact-bf16 or exact-f16)"
             )),
         }
     }
@@ -48,19 +60,34 @@ impl std::fmt::Display for Backend {
             Backend::Int8 => "int8",
             Backend::Fast => "fast",
             Backend::Exact => "exact",
+            Backend::ExactBf16 => "exact-bf16",
+            Backend::ExactF16 => "exact-f16",
         })
     }
 }
 
 impl Backend {
-    /// The backend that runs on `device`: CUDA always runs the exact one (the others are
-    /// CPU code); `auto` picks int8 where the CPU has VNNI, else f32.
+    /// The backend that runs on `device`: CUDA runs an exact one (the packed runtimes are
+    /// CPU code), f16 unless asked otherwise; `auto` on CPU picks int8 where the CPU has
+    /// VNNI, else f32.
     pub fn resolve(self, device: DeviceKind) -> Backend {
         match (device, self) {
             (DeviceKind::Cpu, Backend::Auto) if crate::int8_accelerated() => Backend::Int8,
             (DeviceKind::Cpu, Backend::Auto) => Backend::Fast,
             (DeviceKind::Cpu, backend) => backend,
-            _ => Backend::Exact,
+            (_, Backend::Exact | Backend::ExactBf16 | Backend::ExactF16) => self,
+            (_, Backend::Auto) => Backend::ExactF16,
+            (_, Backend::Int8 | Backend::Fast) => Backend::Exact,
+        }
+    }
+
+    /// The float type of an exact backend's weights and activations.
+    fn exact_dtype(self) -> Option<DType> {
+        match self {
+            Backend::Exact => Some(DType::F32),
+            Backend::ExactBf16 => Some(DType::BF16),
+            Backend::ExactF16 => Some(DType::F16),
+            Backend::Auto | Backend::Int8 | Backend::Fast => None,
         }
     }
 }
@@ -118,15 +145,17 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// Loads the model in `dir` onto `device` with `backend` (CUDA always runs the exact
-    /// backend, since the fast one is CPU code).
+    /// Loads the model in `dir` onto `device` with `backend`, as [`Backend::resolve`]
+    /// resolves it for the device.
     pub fn load(dir: &ModelDir, device: DeviceKind, backend: Backend) -> Result<Self, ModelError> {
         let tokenizer = Arc::new(TextTokenizer::from_file(&dir.tokenizer())?);
         let backend = backend.resolve(device);
-        let runtime = match backend {
-            Backend::Int8 => Runtime::Fast(FastBert::load(dir, Precision::Int8)?),
-            Backend::Fast | Backend::Auto => Runtime::Fast(FastBert::load(dir, Precision::F32)?),
-            Backend::Exact => Runtime::Exact(CandleBert::load(dir, device, tokenizer.pad_id())?),
+        let runtime = match (backend, backend.exact_dtype()) {
+            (_, Some(dtype)) => {
+                Runtime::Exact(CandleBert::load(dir, device, dtype, tokenizer.pad_id())?)
+            }
+            (Backend::Int8, None) => Runtime::Fast(FastBert::load(dir, Precision::Int8)?),
+            (_, None) => Runtime::Fast(FastBert::load(dir, Precision::F32)?),
         };
         let head = match &dir.classifier_labels {
             Some(labels) => Some(SequenceHead::load(dir, labels.clone())?),
@@ -140,9 +169,10 @@ impl Encoder {
             trained_seq_len: dir.trained_seq_len,
             special_tokens: tokenizer.special_tokens().count(),
             device: device.to_string(),
-            dtype: match backend {
-                Backend::Int8 => "int8".to_string(),
-                _ => format!("{:?}", device.dtype()).to_lowercase(),
+            dtype: match backend.exact_dtype() {
+                Some(dtype) => dtype.as_str().to_string(),
+                None if backend == Backend::Int8 => "int8".to_string(),
+                None => "f32".to_string(),
             },
             backend,
             labels: dir.classifier_labels.clone(),
@@ -231,4 +261,35 @@ fn l2_normalised(mut vector: Vec<f32>) -> Vec<f32> {
     let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
     vector.iter_mut().for_each(|v| *v /= norm);
     vector
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_resolve_per_device() {
+        let cuda = DeviceKind::Cuda(0);
+        assert_eq!(Backend::Auto.resolve(cuda), Backend::ExactF16);
+        assert_eq!(Backend::Int8.resolve(cuda), Backend::Exact);
+        assert_eq!(Backend::ExactBf16.resolve(cuda), Backend::ExactBf16);
+        assert_eq!(
+            Backend::ExactBf16.resolve(DeviceKind::Cpu),
+            Backend::ExactBf16
+        );
+        let auto = Backend::Auto.resolve(DeviceKind::Cpu);
+        assert_eq!(auto == Backend::Int8, crate::int8_accelerated());
+        assert_eq!(auto.exact_dtype(), None);
+    }
+
+    #[test]
+    fn backend_names_round_trip() {
+        for name in ["auto", "int8", "fast", "exact", "exact-bf16", "exact-f16"] {
+            let backend: Backend = name.parse().unwrap();
+            assert_eq!(backend.to_string(), name);
+            assert_eq!(serde_json::to_value(backend).unwrap(), name);
+        }
+        let err = "bf16".parse::<Backend>().unwrap_err();
+        assert!(err.contains("exact-bf16"), "{err}");
+    }
 }

@@ -121,10 +121,11 @@ pub struct WorkerSettings {
     #[arg(long, env = "LONGVIEW_DEVICE")]
     #[serde(with = "as_text")]
     pub device: Option<DeviceKind>,
-    /// Encoder implementation on CPU: auto (int8 where the CPU has AVX-512 VNNI, else
-    /// fast), int8 (packed, int8 linear layers; several times faster, cosine ≥ 0.99 to
-    /// f32), fast (packed, fused, f32) or exact (candle's reference BERT). CUDA devices
-    /// always use exact [default: auto].
+    /// Encoder implementation: auto (on CPU int8 where it has AVX-512 VNNI, else fast; on
+    /// CUDA exact-f16), int8 (packed CPU code, int8 linear layers; several times faster,
+    /// cosine ≥ 0.99 to f32), fast (packed CPU code, f32), exact (BERT on candle tensors,
+    /// f32), exact-bf16 or exact-f16 (the same in bf16 or f16, for GPUs). CUDA devices
+    /// run an exact one [default: auto].
     #[arg(long, env = "LONGVIEW_ENCODER")]
     #[serde(with = "as_text")]
     pub encoder: Option<Backend>,

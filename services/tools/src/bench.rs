@@ -38,6 +38,10 @@ pub enum BenchCommand {
         /// Seconds to measure each batch size.
         #[arg(long, env = "LONGVIEW_BENCH_SECONDS", default_value_t = 5.0)]
         seconds: f64,
+        /// cpu (exact f32 against the packed f32 and int8 backends) or cuda[:N] (exact
+        /// f32 against bf16 and f16; needs a build with --features cuda).
+        #[arg(long, env = "LONGVIEW_DEVICE", default_value = "cpu")]
+        device: DeviceKind,
     },
     /// Classify documents of growing length: microseconds per token and peak RSS.
     Classify {
@@ -145,8 +149,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             batch_sizes,
             tokens,
             seconds,
+            device,
         } => embed(
             &model,
+            device,
             &batch_sizes,
             tokens,
             Duration::from_secs_f64(seconds),
@@ -194,6 +200,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 fn embed(
     model: &ModelArgs,
+    device: DeviceKind,
     batch_sizes: &[usize],
     tokens: usize,
     budget: Duration,
@@ -201,10 +208,13 @@ fn embed(
     let dir = model.model_dir()?;
     let model =
         ModelDir::open(&dir).with_context(|| format!("model directory {}", dir.display()))?;
-    let backends = [Backend::Exact, Backend::Fast, Backend::Int8];
+    let backends = match device {
+        DeviceKind::Cpu => [Backend::Exact, Backend::Fast, Backend::Int8],
+        DeviceKind::Cuda(_) => [Backend::Exact, Backend::ExactBf16, Backend::ExactF16],
+    };
     let encoders = backends
         .iter()
-        .map(|&b| Encoder::load(&model, DeviceKind::Cpu, b))
+        .map(|&b| Encoder::load(&model, device, b))
         .collect::<Result<Vec<_>, _>>()?;
     let exact = &encoders[0];
     let info = exact.info().clone();
@@ -215,7 +225,7 @@ fn embed(
     let corpus = exact.tokenizer().tokenize(&CORPUS.join(" "))?;
     let sequence: Vec<u32> = corpus.ids.iter().copied().cycle().take(content).collect();
     println!(
-        "encoder: {} ({}) on cpu, {tokens} tokens per sequence, {} threads",
+        "encoder: {} ({}) on {device}, {tokens} tokens per sequence, {} CPU threads",
         info.name,
         info.version,
         rayon_threads()
@@ -228,9 +238,15 @@ fn embed(
             worst_cosine(encoder, exact)?
         );
     }
+    let [a, b, c] = backends.map(|b| b.to_string());
     println!(
-        "{:>6}  {:>12}  {:>12}  {:>12}  {:>7}  {:>7}",
-        "batch", "exact tok/s", "fast tok/s", "int8 tok/s", "fast/ex", "int8/ex"
+        "{:>6}  {:>16}  {:>16}  {:>16}  {:>10}  {:>10}",
+        "batch",
+        format!("{a} tok/s"),
+        format!("{b} tok/s"),
+        format!("{c} tok/s"),
+        format!("{b}/{a}"),
+        format!("{c}/{a}"),
     );
     for &batch in batch_sizes {
         let inputs: Vec<&[u32]> = vec![sequence.as_slice(); batch];
@@ -247,7 +263,7 @@ fn embed(
             .map(|t| (batch * tokens * t.len()) as f64 / t.iter().sum::<f64>())
             .collect();
         println!(
-            "{batch:>6}  {:>12.0}  {:>12.0}  {:>12.0}  {:>6.2}x  {:>6.2}x",
+            "{batch:>6}  {:>16.0}  {:>16.0}  {:>16.0}  {:>9.2}x  {:>9.2}x",
             rates[0],
             rates[1],
             rates[2],
@@ -286,7 +302,11 @@ fn worst_cosine(fast: &Encoder, exact: &Encoder) -> anyhow::Result<f64> {
     Ok(a.iter()
         .zip(&b)
         .map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p * q) as f64).sum::<f64>())
-        .fold(1.0, f64::min))
+        // NaN is the worst of all (`f64::min` would pass over it).
+        .fold(
+            1.0,
+            |worst, c| if c < worst || c.is_nan() { c } else { worst },
+        ))
 }
 
 /// Runs each size in a child process and prints the table, relative to the smallest size.
