@@ -56,6 +56,13 @@ pub struct EvalClassifyArgs {
     /// Seed for the split and the training runs.
     #[arg(long, env = "LONGVIEW_EVAL_SEED", default_value_t = 2026)]
     pub seed: u64,
+    /// Tokens per window of the windowed readings, special tokens included (the serving
+    /// default).
+    #[arg(long, default_value_t = 256)]
+    pub window_size: usize,
+    /// Tokens shared by neighbouring windows.
+    #[arg(long, default_value_t = 32)]
+    pub window_overlap: usize,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -92,33 +99,42 @@ pub async fn eval_classify(args: EvalClassifyArgs) -> anyhow::Result<()> {
     let truncated = Reading::Truncated {
         max_tokens: info.max_positions - info.special_tokens,
     };
-    let windows = Reading::Windows(WindowSpec {
-        size: 256,
-        overlap: 32,
+    let spec = WindowSpec {
+        size: args.window_size,
+        overlap: args.window_overlap,
         special_tokens: info.special_tokens,
-    });
+    };
+    spec.validate(info.max_positions)
+        .map_err(|e| anyhow::anyhow!("--window-size/--window-overlap: {e}"))?;
+    let windows = Reading::Windows(spec);
     let cache = |reading: Reading| {
         args.cache_dir.join(format!(
-            "{}-{}-{}.safetensors",
+            "{}-{}-{}-{}.safetensors",
             sanitise(&info.version),
+            info.backend,
             dataset.texts.len(),
             reading.key()
         ))
     };
 
     let mut outcomes = Vec::new();
+    let windowed = |how| format!("windows of {}, {how}", spec.size);
     for (name, reading, aggregation) in [
-        ("truncated at 512 tokens", truncated, HeadAggregation::Mean),
-        ("windows, mean", windows, HeadAggregation::Mean),
-        ("windows, max", windows, HeadAggregation::Max),
-        ("windows, attention", windows, HeadAggregation::Attention),
+        (
+            "truncated at 512 tokens".to_string(),
+            truncated,
+            HeadAggregation::Mean,
+        ),
+        (windowed("mean"), windows, HeadAggregation::Mean),
+        (windowed("max"), windows, HeadAggregation::Max),
+        (windowed("attention"), windows, HeadAggregation::Attention),
     ] {
         let (vectors, tokens_read, encode_seconds) =
             cached_vectors(&worker, &dataset.texts, reading, &cache(reading)).await?;
         let counts = evaluate(&dataset, &split, &vectors, aggregation, args.seed)?;
         println!("{name:<26} macro-F1 {:.3}", macro_f1(&counts));
         outcomes.push(Outcome {
-            name: name.to_string(),
+            name,
             counts,
             tokens_read,
             encode_seconds,
