@@ -206,11 +206,10 @@ fn window_layout(
     let windows = start..sequences.len();
     let mut sentences = Vec::new();
     if let Some(keep) = keep {
-        let content = window.size - window.special_tokens;
         for bytes in sentence_spans(text) {
             let range = token_range(tokens, &bytes);
             if keep(&bytes) && !range.is_empty() {
-                let end = range.end.min(range.start + content);
+                let end = range.end.min(range.start + window.content_tokens());
                 sentences.push((bytes, sequences.len()));
                 sequences.push(tokens.ids[range.start..end].to_vec());
             }
